@@ -1,0 +1,199 @@
+//! IDT entry stubs for all 256 vectors, building a [`PtRegs`] and calling the kernel.
+//!
+//! Each vector has a 16-byte stub at `stub_address(vector)`: `cld`, `push $-1` into the
+//! `orig_rax` slot when the CPU pushed no error code (the error code lands there
+//! otherwise), `push %rdi` into the `rdi` slot, the vector into EDI, and a jump to the
+//! common code, which stores the other fourteen registers at their [`offsets`], calls
+//! the handler with `(&mut PtRegs, vector)` and returns with IRETQ.
+//!
+//! GS: an entry from user mode (CPL 3 in the saved CS) executes SWAPGS on the way in
+//! and out. The vectors on IST stacks (#DB, NMI, #DF, #MC) can arrive anywhere,
+//! including between SYSCALL and its SWAPGS, so their "paranoid" entry decides from the
+//! GS base MSR instead: the kernel's per-CPU GS bases are negative (kernel half), user
+//! GS bases never are (the kernel refuses them and does not enable FSGSBASE), so a
+//! non-negative base means user GS is loaded and needs a SWAPGS, undone on exit.
+//!
+//! The kernel supplies the handler with [`set_interrupt_handler!`](crate::set_interrupt_handler).
+
+use crate::pt_regs::offsets;
+
+/// Bytes between consecutive stubs.
+pub const STUB_STRIDE: usize = 16;
+
+/// Vectors for which the CPU pushes an error code.
+pub const fn has_error_code(vector: u8) -> bool {
+    matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30)
+}
+
+/// Vectors that take the paranoid entry (they run on IST stacks).
+pub const fn is_paranoid(vector: u8) -> bool {
+    matches!(vector, 1 | 2 | 8 | 18)
+}
+
+/// Address of the entry stub for `vector`, for the IDT.
+pub fn stub_address(vector: u8) -> u64 {
+    unsafe extern "C" {
+        static __topframe_entry_stubs: u8;
+    }
+    let base = &raw const __topframe_entry_stubs as u64;
+    base + u64::from(vector) * STUB_STRIDE as u64
+}
+
+/// Install `handler` as the function every interrupt and exception stub calls:
+/// `fn(&mut PtRegs, vector: u8)`, run with interrupts off on the stack the CPU chose.
+#[macro_export]
+macro_rules! set_interrupt_handler {
+    ($handler:path) => {
+        #[unsafe(no_mangle)]
+        extern "C" fn __topframe_entry_interrupt(regs: &mut $crate::PtRegs, vector: u64) {
+            let handler: fn(&mut $crate::PtRegs, u8) = $handler;
+            handler(regs, vector as u8)
+        }
+    };
+}
+
+unsafe extern "C" {
+    /// Defined by [`set_interrupt_handler!`].
+    fn __topframe_entry_interrupt(regs: &mut crate::PtRegs, vector: u64);
+}
+
+// The 256 stubs, STUB_STRIDE bytes apart (AT&T syntax: `$vector` is unambiguously an
+// immediate inside `.rept`).
+core::arch::global_asm!(
+    ".pushsection .text.topframe_entry, \"ax\"",
+    ".p2align 4",
+    ".global __topframe_entry_stubs",
+    "__topframe_entry_stubs:",
+    ".set vector, 0",
+    ".rept 256",
+    // Each stub starts exactly STUB_STRIDE bytes after the previous one (the assembler
+    // refuses to move backwards, so an overlong stub fails the build).
+    ".org __topframe_entry_stubs + vector * {stride}, 0xcc",
+    "cld",                                  // the kernel's string ops count upwards
+    // No error code from the CPU: fill the orig_rax slot with -1 ourselves.
+    ".if !((vector == 8) || (vector >= 10 && vector <= 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30))",
+    "pushq $-1",                            // orig_rax = -1
+    ".endif",
+    "pushq %rdi",                           // the interrupted RDI, in its PtRegs slot
+    "movl $vector, %edi",                   // the vector, for the common code
+    ".if (vector == 1) || (vector == 2) || (vector == 8) || (vector == 18)",
+    "jmp __topframe_entry_paranoid",        // IST vectors: decide SWAPGS from the MSR
+    ".else",
+    "jmp __topframe_entry_common",          // everything else: decide from the saved CS
+    ".endif",
+    ".set vector, vector + 1",
+    ".endr",
+    ".org __topframe_entry_stubs + 256 * {stride}, 0xcc", // the last stub fits too
+    ".popsection",
+    stride = const STUB_STRIDE,
+    options(att_syntax),
+);
+
+// The common code: save, call the handler, restore, IRETQ.
+core::arch::global_asm!(
+    ".pushsection .text.topframe_entry, \"ax\"",
+
+    // Common entry: RSP points at the rdi slot.
+    "__topframe_entry_common:",
+    "sub rsp, {rdi}",                       // RSP = start of PtRegs
+    "mov [rsp + {rsi}], rsi",               // save the 14 registers not yet saved
+    "mov [rsp + {rdx}], rdx",
+    "mov [rsp + {rcx}], rcx",
+    "mov [rsp + {rax}], rax",
+    "mov [rsp + {r8}], r8",
+    "mov [rsp + {r9}], r9",
+    "mov [rsp + {r10}], r10",
+    "mov [rsp + {r11}], r11",
+    "mov [rsp + {rbx}], rbx",
+    "mov [rsp + {rbp}], rbp",
+    "mov [rsp + {r12}], r12",
+    "mov [rsp + {r13}], r13",
+    "mov [rsp + {r14}], r14",
+    "mov [rsp + {r15}], r15",
+    "test byte ptr [rsp + {cs}], 3",        // from user mode (CPL 3)?
+    "jz 2f",                                // no: kernel GS is already loaded
+    "swapgs",                               // yes: switch to the kernel's GS base
+    "2:",
+    "mov esi, edi",                         // arg 1: vector
+    "mov rdi, rsp",                         // arg 0: &mut PtRegs
+    "call {handler}",
+    "test byte ptr [rsp + {cs}], 3",        // returning to user mode?
+    "jz 3f",                                // no: keep kernel GS
+    "swapgs",                               // yes: give the user its GS base back
+    "3:",
+    "jmp __topframe_entry_restore_and_iret",
+
+    // Paranoid entry (IST vectors): RSP points at the rdi slot.
+    "__topframe_entry_paranoid:",
+    "sub rsp, {rdi}",                       // RSP = start of PtRegs
+    "mov [rsp + {rsi}], rsi",               // save the 14 registers not yet saved
+    "mov [rsp + {rdx}], rdx",
+    "mov [rsp + {rcx}], rcx",
+    "mov [rsp + {rax}], rax",
+    "mov [rsp + {r8}], r8",
+    "mov [rsp + {r9}], r9",
+    "mov [rsp + {r10}], r10",
+    "mov [rsp + {r11}], r11",
+    "mov [rsp + {rbx}], rbx",
+    "mov [rsp + {rbp}], rbp",
+    "mov [rsp + {r12}], r12",
+    "mov [rsp + {r13}], r13",
+    "mov [rsp + {r14}], r14",
+    "mov [rsp + {r15}], r15",
+    "mov ecx, {msr_gs_base}",               // which GS base is live?
+    "rdmsr",                                // EDX:EAX = IA32_GS_BASE
+    "xor ebx, ebx",                         // EBX = 0: no SWAPGS to undo (callee-saved)
+    "test edx, edx",                        // kernel bases are negative (bit 63 set)
+    "js 4f",                                // kernel GS already live
+    "swapgs",                               // user GS was live: load the kernel's
+    "mov ebx, 1",                           // and undo it on the way out
+    "4:",
+    "mov esi, edi",                         // arg 1: vector
+    "mov rdi, rsp",                         // arg 0: &mut PtRegs
+    "call {handler}",
+    "test ebx, ebx",                        // did the entry SWAPGS?
+    "jz __topframe_entry_restore_and_iret",                // no
+    "swapgs",                               // yes: restore the GS that was live
+    // Fall through.
+
+    // Restore the 15 general registers and return to the interrupted context.
+    "__topframe_entry_restore_and_iret:",
+    "mov r15, [rsp + {r15}]",
+    "mov r14, [rsp + {r14}]",
+    "mov r13, [rsp + {r13}]",
+    "mov r12, [rsp + {r12}]",
+    "mov rbp, [rsp + {rbp}]",
+    "mov rbx, [rsp + {rbx}]",
+    "mov r11, [rsp + {r11}]",
+    "mov r10, [rsp + {r10}]",
+    "mov r9, [rsp + {r9}]",
+    "mov r8, [rsp + {r8}]",
+    "mov rax, [rsp + {rax}]",
+    "mov rcx, [rsp + {rcx}]",
+    "mov rdx, [rsp + {rdx}]",
+    "mov rsi, [rsp + {rsi}]",
+    "mov rdi, [rsp + {rdi}]",
+    "add rsp, {rip}",                       // drop the registers and orig_rax: RSP at RIP
+    "iretq",                                // RIP, CS, RFLAGS, RSP, SS from the frame
+    ".popsection",
+
+    handler = sym __topframe_entry_interrupt,
+    msr_gs_base = const 0xc000_0101u32,
+    r15 = const offsets::R15,
+    r14 = const offsets::R14,
+    r13 = const offsets::R13,
+    r12 = const offsets::R12,
+    rbp = const offsets::RBP,
+    rbx = const offsets::RBX,
+    r11 = const offsets::R11,
+    r10 = const offsets::R10,
+    r9 = const offsets::R9,
+    r8 = const offsets::R8,
+    rax = const offsets::RAX,
+    rcx = const offsets::RCX,
+    rdx = const offsets::RDX,
+    rsi = const offsets::RSI,
+    rdi = const offsets::RDI,
+    rip = const offsets::RIP,
+    cs = const offsets::CS,
+);

@@ -1,0 +1,222 @@
+//! [`PerCpu`], the type of every per-CPU static, and its accessors.
+
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::ptr;
+use core::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+
+use crate::__private::{ScalarSymbol, SharedSymbol};
+use crate::area;
+use crate::pinned::CpuPinned;
+use crate::scalar::{Integer, Scalar, Width};
+
+/// A per-CPU variable: the type of every static that [`per_cpu!`](crate::per_cpu) declares.
+///
+/// The static itself is the *template* in the `topframe_percpu` linker section; each CPU
+/// works on its own copy of it in that CPU's area (see the [crate docs](crate)). `M` is the
+/// variable's marker type, which the macro names like the static and which carries the
+/// variable's `asm!` (its `sym` operand must name the static at the declaration).
+///
+/// Two kinds, chosen by how the type is written in [`per_cpu!`](crate::per_cpu):
+/// - a **scalar** (`u8` ... `u64`, `usize`, `i8` ... `i64`, `isize`, `bool`, `*const T`,
+///   `*mut T`, written as such) gets single-instruction accessors on this CPU's copy
+///   ([`read`](Self::read), [`write`](Self::write), [`add`](Self::add), ...) and
+///   [`remote_read`](Self::remote_read) of another CPU's copy;
+/// - **any other type** gets references: [`get`](Self::get) (this CPU's copy, with the CPU
+///   pinned) and [`remote`](Self::remote) (another CPU's copy), both for `T: Sync`.
+///
+/// The kinds exclude each other on purpose: a `&u64` promises that the `u64` does not change
+/// while the reference lives, which a concurrent `add` from an interrupt handler would break.
+#[repr(transparent)]
+pub struct PerCpu<T, M> {
+    /// The template value: only ever copied into areas (see [`crate::init_area`]).
+    template: UnsafeCell<T>,
+    /// The marker type; `fn() -> M` keeps `Send`/`Sync` independent of `M`.
+    marker: PhantomData<fn() -> M>,
+}
+
+// SAFETY: sharing a `PerCpu` between threads gives access to the copies only through
+// (a) the scalar accessors, which move plain bits of the sealed `Scalar` types with single
+// instructions (never a reference), and (b) `get`/`remote`, which require `T: Sync` for the
+// shared `&T` they hand out. Types that are neither `Scalar` nor `Sync` are not accessible at
+// all, except by hand-written assembly, whose author answers for it.
+unsafe impl<T, M> Sync for PerCpu<T, M> {}
+
+impl<T, M> PerCpu<T, M> {
+    /// Wraps the template value. Used by [`per_cpu!`](crate::per_cpu) only.
+    ///
+    /// # Safety
+    ///
+    /// The result must be the initializer of a static named like `M`, placed in the linker
+    /// section `topframe_percpu`, and `M` must implement at most one of the traits in
+    /// [`crate::__private`], for that static.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const unsafe fn __new(value: T) -> Self {
+        const {
+            assert!(
+                align_of::<T>() <= area::AREA_ALIGN,
+                "a per-CPU variable's alignment must not exceed AREA_ALIGN (128)"
+            );
+        }
+        Self {
+            template: UnsafeCell::new(value),
+            marker: PhantomData,
+        }
+    }
+
+    /// Where this variable's copy lies in `cpu`'s area, or `None` if `cpu` has no area.
+    fn remote_copy(&'static self, cpu: usize) -> Option<*mut T> {
+        area::remote_copy(self.template.get().cast::<u8>(), cpu).map(<*mut u8>::cast::<T>)
+    }
+}
+
+impl<T: Scalar, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
+    /// This CPU's value: `mov reg, gs:[rip + VAR]`.
+    #[inline(always)]
+    pub fn read(&self) -> T {
+        // SAFETY: the bits are loaded from this CPU's copy of a `T`.
+        unsafe { T::from_bits(M::read()) }
+    }
+
+    /// Sets this CPU's value: `mov gs:[rip + VAR], reg`.
+    #[inline(always)]
+    pub fn write(&self, value: T) {
+        M::write(value.to_bits());
+    }
+
+    /// Sets this CPU's value and returns the previous one: `xchg gs:[rip + VAR], reg`
+    /// (implicitly locked by the processor, as every `xchg` with memory is).
+    #[inline(always)]
+    pub fn replace(&self, value: T) -> T {
+        // SAFETY: the bits are the previous content of this CPU's copy of a `T`.
+        unsafe { T::from_bits(M::replace(value.to_bits())) }
+    }
+
+    /// Sets this CPU's value to `new` if it is `current`: `cmpxchg gs:[rip + VAR], reg`
+    /// (not locked: it is atomic against interrupts on this CPU, which is what per-CPU data
+    /// needs). Returns `Ok(previous)` if it was `current` (and is now `new`), `Err(previous)`
+    /// otherwise, like [`AtomicU64::compare_exchange`].
+    ///
+    /// Success is decided by comparing the returned previous value with `current`, which is
+    /// exactly the instruction's own test; a caller that only needs the previous value pays
+    /// nothing for it.
+    #[inline(always)]
+    pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
+        let current_bits = current.to_bits();
+        let previous_bits = M::compare_exchange(current_bits, new.to_bits());
+        // SAFETY: the bits are the previous content of this CPU's copy of a `T`.
+        let previous = unsafe { T::from_bits(previous_bits) };
+        if previous_bits == current_bits {
+            Ok(previous)
+        } else {
+            Err(previous)
+        }
+    }
+
+    /// `cpu`'s value, read through the per-CPU offset table (not through GS), or `None` if
+    /// `cpu` has no area. A plain aligned load, so never torn, but `cpu` may change it at
+    /// any moment.
+    pub fn remote_read(&'static self, cpu: usize) -> Option<T> {
+        let copy = self.remote_copy(cpu)?;
+        // SAFETY (all four): `copy` is `cpu`'s copy of a `T` of this width, inside an area
+        // that lives forever (`init_area`'s contract) and is aligned like `T`. Every other
+        // access to it is a single aligned instruction (this crate's accessors), which is
+        // atomic at this width, so treating the location as an atomic is sound.
+        let bits = match T::WIDTH {
+            Width::Byte => u64::from(unsafe { AtomicU8::from_ptr(copy.cast()) }.load(Ordering::Relaxed)),
+            Width::Word => u64::from(unsafe { AtomicU16::from_ptr(copy.cast()) }.load(Ordering::Relaxed)),
+            Width::Dword => u64::from(unsafe { AtomicU32::from_ptr(copy.cast()) }.load(Ordering::Relaxed)),
+            Width::Qword => unsafe { AtomicU64::from_ptr(copy.cast()) }.load(Ordering::Relaxed),
+        };
+        // SAFETY: the bits were loaded from a copy of a `T`.
+        Some(unsafe { T::from_bits(bits) })
+    }
+}
+
+impl<T: Integer, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
+    /// Adds to this CPU's value, wrapping: `add gs:[rip + VAR], reg`.
+    #[inline(always)]
+    pub fn add(&self, value: T) {
+        M::add(value.to_bits());
+    }
+
+    /// Subtracts from this CPU's value, wrapping: `sub gs:[rip + VAR], reg`.
+    #[inline(always)]
+    pub fn sub(&self, value: T) {
+        M::sub(value.to_bits());
+    }
+
+    /// Adds one to this CPU's value, wrapping: `inc gs:[rip + VAR]`.
+    #[inline(always)]
+    pub fn inc(&self) {
+        M::inc();
+    }
+
+    /// Subtracts one from this CPU's value, wrapping: `dec gs:[rip + VAR]`.
+    #[inline(always)]
+    pub fn dec(&self) {
+        M::dec();
+    }
+
+    /// Adds to this CPU's value, wrapping, and returns the previous value:
+    /// `xadd gs:[rip + VAR], reg` (not locked).
+    #[inline(always)]
+    pub fn fetch_add(&self, value: T) -> T {
+        // SAFETY: the bits are the previous content of this CPU's copy of a `T`.
+        unsafe { T::from_bits(M::fetch_add(value.to_bits())) }
+    }
+
+    /// Bitwise-ands this CPU's value with `value`: `and gs:[rip + VAR], reg`.
+    #[inline(always)]
+    pub fn and(&self, value: T) {
+        M::and(value.to_bits());
+    }
+
+    /// Bitwise-ors this CPU's value with `value`: `or gs:[rip + VAR], reg`.
+    #[inline(always)]
+    pub fn or(&self, value: T) {
+        M::or(value.to_bits());
+    }
+}
+
+impl<T: Sync, M: SharedSymbol> PerCpu<T, M> {
+    /// This CPU's copy, for as long as the CPU stays pinned.
+    ///
+    /// One GS-relative load of this CPU's offset (kept in the area, like Linux's
+    /// `this_cpu_off`), a test and an add to the template's address. `pinned` proves that
+    /// the caller stays on this CPU while the reference lives, so it is *this* CPU's copy
+    /// for all of that time. `T: Sync` because interrupt handlers on this CPU and other CPUs
+    /// (through [`remote`](Self::remote)) may use the same copy meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// If this CPU (thread) has no area yet, i.e. its GS base is still 0: the template
+    /// itself is never handed out, since every later area starts as a copy of it.
+    #[inline(always)]
+    pub fn get<'a>(&'static self, pinned: &'a CpuPinned) -> &'a T {
+        let _ = pinned;
+        let offset = area::this_cpu_offset();
+        assert!(
+            offset != 0,
+            "per-CPU data used before this CPU's GS base was loaded"
+        );
+        let copy = self.template.get().addr().wrapping_add(offset);
+        // SAFETY: a nonzero offset comes from `init_area` (loading a GS base from anywhere
+        // else is excluded by the contract of `load_gs_base` / `set_thread_gs_base`), so
+        // `copy` is this variable's place in this CPU's area, whose provenance `init_area`
+        // exposed. The area holds a valid `T` (copied from the template), lives forever, and
+        // is only shared (`T: Sync`), never exclusively borrowed.
+        unsafe { &*ptr::with_exposed_provenance::<T>(copy) }
+    }
+
+    /// `cpu`'s copy, reached through the per-CPU offset table (not through GS), or `None`
+    /// if `cpu` is not below [`MAX_CPUS`](crate::MAX_CPUS) or has no area yet.
+    pub fn remote(&'static self, cpu: usize) -> Option<&'static T> {
+        let copy = self.remote_copy(cpu)?;
+        // SAFETY: `copy` is this variable's place in `cpu`'s area, which holds a valid `T`
+        // and lives forever (`init_area`'s contract); the copy is only ever shared, and
+        // `T: Sync` allows sharing it with `cpu` and everybody else.
+        Some(unsafe { &*copy })
+    }
+}

@@ -1,0 +1,148 @@
+//! Building a kernel image: one cargo target directory per variant, so variants do not
+//! rebuild each other and can build at the same time.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use serde::Deserialize;
+
+use crate::workspace;
+
+pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+/// How the entry code fills the top of the register frame (see DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// CompleteFrame (Linux >= 4.1): every entry writes SS, CS, RCX, EFLAGS and RSP.
+    #[default]
+    Complete,
+    /// LazyTopOfStack (Linux <= 4.0): the fast path leaves the top of the frame unwritten.
+    Lazy,
+}
+
+/// One build of the kernel image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KernelVariant {
+    /// With the in-kernel self tests (`selftest` feature).
+    pub selftest: bool,
+    pub strategy: Strategy,
+    pub release: bool,
+}
+
+/// Whether cargo's own output goes to the terminal or is kept for an error report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CargoOutput {
+    Shown,
+    Captured,
+}
+
+impl KernelVariant {
+    fn features(&self) -> Vec<&'static str> {
+        let mut features = vec!["image"];
+        if self.selftest {
+            features.push("selftest");
+        }
+        if self.strategy == Strategy::Lazy {
+            features.push("lazy-top-of-stack");
+        }
+        features
+    }
+
+    fn profile(&self) -> &'static str {
+        if self.release { "release" } else { "debug" }
+    }
+
+    /// `image`, `image-selftest-lazy-top-of-stack-release`, ...
+    pub fn name(&self) -> String {
+        let mut name = self.features().join("-");
+        if self.release {
+            name.push_str("-release");
+        }
+        name
+    }
+
+    fn target_dir(&self) -> PathBuf {
+        workspace::root().join("target/kernel").join(self.name())
+    }
+
+    /// Where cargo puts this variant's ELF.
+    pub fn elf_path(&self) -> PathBuf {
+        self.target_dir()
+            .join(KERNEL_TARGET)
+            .join(self.profile())
+            .join("topframe-kernel")
+    }
+
+    /// Builds the image and returns the path of its ELF. With `CargoOutput::Captured` a failed
+    /// build's error carries cargo's whole stderr.
+    pub fn build(&self, output: CargoOutput) -> Result<PathBuf> {
+        let mut cargo = workspace::cargo();
+        cargo.args(["build", "-p", "topframe-kernel", "--bin", "topframe-kernel"]);
+        cargo.args(["--target", KERNEL_TARGET, "--features", &self.features().join(",")]);
+        cargo.arg("--target-dir").arg(self.target_dir());
+        if self.release {
+            cargo.arg("--release");
+        }
+        // defmt only emits errors unless told otherwise at build time.
+        if std::env::var_os("DEFMT_LOG").is_none() {
+            cargo.env("DEFMT_LOG", "info");
+        }
+        let failed = match output {
+            CargoOutput::Shown => {
+                let status = cargo.status().context("cannot run cargo")?;
+                (!status.success()).then(|| "; cargo's errors are above".to_string())
+            }
+            CargoOutput::Captured => {
+                let result = cargo
+                    .stdin(Stdio::null())
+                    .output()
+                    .context("cannot run cargo")?;
+                (!result.status.success())
+                    .then(|| format!(":\n{}", String::from_utf8_lossy(&result.stderr).trim_end()))
+            }
+        };
+        if let Some(details) = failed {
+            bail!("building the kernel ({}) failed{details}", self.name());
+        }
+        let elf = self.elf_path();
+        if !elf.is_file() {
+            bail!("cargo built the kernel but {} is missing", elf.display());
+        }
+        Ok(elf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_have_their_own_names_and_paths() {
+        let plain = KernelVariant {
+            selftest: false,
+            strategy: Strategy::Complete,
+            release: false,
+        };
+        let test_lazy_release = KernelVariant {
+            selftest: true,
+            strategy: Strategy::Lazy,
+            release: true,
+        };
+        assert_eq!(plain.name(), "image");
+        assert_eq!(
+            test_lazy_release.name(),
+            "image-selftest-lazy-top-of-stack-release"
+        );
+        assert!(
+            plain
+                .elf_path()
+                .ends_with("target/kernel/image/x86_64-unknown-none/debug/topframe-kernel")
+        );
+        assert!(test_lazy_release.elf_path().ends_with(
+            "image-selftest-lazy-top-of-stack-release/x86_64-unknown-none/release/topframe-kernel"
+        ));
+    }
+}
