@@ -111,16 +111,16 @@ core::arch::global_asm!(
     "mov [rsp + {r14}], r14",
     "mov [rsp + {r15}], r15",
     "test byte ptr [rsp + {cs}], 3",        // from user mode (CPL 3)?
-    "jz 2f",                                // no: kernel GS is already loaded
+    "jz .Lcommon_gs_ready",                                // no: kernel GS is already loaded
     "swapgs",                               // yes: switch to the kernel's GS base
-    "2:",
+    ".Lcommon_gs_ready:",
     "mov esi, edi",                         // arg 1: vector
     "mov rdi, rsp",                         // arg 0: &mut PtRegs
     "call {handler}",
     "test byte ptr [rsp + {cs}], 3",        // returning to user mode?
-    "jz 3f",                                // no: keep kernel GS
+    "jz .Lcommon_exit_gs_ready",                                // no: keep kernel GS
     "swapgs",                               // yes: give the user its GS base back
-    "3:",
+    ".Lcommon_exit_gs_ready:",
     "jmp __topframe_entry_restore_and_iret",
 
     // Paranoid entry (IST vectors): RSP points at the rdi slot.
@@ -144,10 +144,10 @@ core::arch::global_asm!(
     "rdmsr",                                // EDX:EAX = IA32_GS_BASE
     "xor ebx, ebx",                         // EBX = 0: no SWAPGS to undo (callee-saved)
     "test edx, edx",                        // kernel bases are negative (bit 63 set)
-    "js 4f",                                // kernel GS already live
+    "js .Lparanoid_gs_ready",                                // kernel GS already live
     "swapgs",                               // user GS was live: load the kernel's
     "mov ebx, 1",                           // and undo it on the way out
-    "4:",
+    ".Lparanoid_gs_ready:",
     "mov esi, edi",                         // arg 1: vector
     "mov rdi, rsp",                         // arg 0: &mut PtRegs
     "call {handler}",

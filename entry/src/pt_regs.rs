@@ -141,8 +141,14 @@ mod tests {
 
     #[test]
     fn user_mode_is_cpl3_in_saved_cs() {
-        let user = PtRegs { cs: 0x33, ..PtRegs::default() };
-        let kernel = PtRegs { cs: 0x10, ..PtRegs::default() };
+        let user = PtRegs {
+            cs: 0x33,
+            ..PtRegs::default()
+        };
+        let kernel = PtRegs {
+            cs: 0x10,
+            ..PtRegs::default()
+        };
         assert!(user.from_user_mode());
         assert!(!kernel.from_user_mode());
     }

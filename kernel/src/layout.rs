@@ -131,7 +131,10 @@ mod tests {
     #[test]
     fn direct_map_round_trips() {
         assert_eq!(phys_to_direct(0x1000), 0xffff_8880_0000_1000);
-        assert_eq!(direct_to_phys(phys_to_direct(0x1234_5678)), Some(0x1234_5678));
+        assert_eq!(
+            direct_to_phys(phys_to_direct(0x1234_5678)),
+            Some(0x1234_5678)
+        );
         assert_eq!(direct_to_phys(DIRECT_MAP_BASE - 1), None);
         assert_eq!(direct_to_phys(DIRECT_MAP_BASE + DIRECT_MAP_SIZE), None);
         assert_eq!(direct_to_phys(KERNEL_IMAGE_BASE), None);
@@ -148,7 +151,10 @@ mod tests {
         let regions = [
             (0, USER_SPACE_END),
             (DIRECT_MAP_BASE, DIRECT_MAP_BASE + DIRECT_MAP_SIZE),
-            (KERNEL_STACKS_BASE, KERNEL_STACKS_BASE + STACK_SLOTS * STACK_SLOT_SIZE),
+            (
+                KERNEL_STACKS_BASE,
+                KERNEL_STACKS_BASE + STACK_SLOTS * STACK_SLOT_SIZE,
+            ),
             (KERNEL_IMAGE_BASE, u64::MAX),
         ];
         for window in regions.windows(2) {

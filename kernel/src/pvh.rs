@@ -286,7 +286,13 @@ mod tests {
         assert!(!info.memory_regions()[1].is_usable());
         assert_eq!(info.usable_end(), 0x2000_0000);
         assert_eq!(info.usable_bytes(), 0x9_fc00 + 0x1ff0_0000);
-        assert_eq!(info.modules(), &[Module { start: 0x1000_0000, size: 0x2345 }]);
+        assert_eq!(
+            info.modules(),
+            &[Module {
+                start: 0x1000_0000,
+                size: 0x2345
+            }]
+        );
         assert_eq!(info.cmdline(), "selftest smp");
         assert_eq!(info.rsdp, Some(0xf_5a40));
     }
@@ -295,9 +301,15 @@ mod tests {
     fn rejects_wrong_magic_and_version() {
         let mut memory = qemu_like();
         memory.put_u32(0x100 + VERSION, 0);
-        assert_eq!(BootInfo::parse(&memory, 0x100).err(), Some(PvhError::NoMemoryMap));
+        assert_eq!(
+            BootInfo::parse(&memory, 0x100).err(),
+            Some(PvhError::NoMemoryMap)
+        );
         memory.put_u32(0x100 + MAGIC, 0x1234);
-        assert_eq!(BootInfo::parse(&memory, 0x100).err(), Some(PvhError::BadMagic(0x1234)));
+        assert_eq!(
+            BootInfo::parse(&memory, 0x100).err(),
+            Some(PvhError::BadMagic(0x1234))
+        );
     }
 
     #[test]
@@ -310,7 +322,10 @@ mod tests {
         ));
         let mut memory = qemu_like();
         memory.put_u32(0x100 + MEMMAP_ENTRIES, MAX_MEMORY_REGIONS as u32 + 1);
-        assert_eq!(BootInfo::parse(&memory, 0x100).err(), Some(PvhError::TooManyEntries));
+        assert_eq!(
+            BootInfo::parse(&memory, 0x100).err(),
+            Some(PvhError::TooManyEntries)
+        );
         assert!(BootInfo::parse(&memory, 0xfff0).is_err());
     }
 

@@ -50,12 +50,14 @@ impl DirectMapHandler {
 macro_rules! mmio_access {
     ($read:ident, $write:ident, $ty:ty) => {
         fn $read(&self, address: usize) -> $ty {
-            let virt = paging::map_physical(address as u64, size_of::<$ty>() as u64, PageKind::Device);
+            let virt =
+                paging::map_physical(address as u64, size_of::<$ty>() as u64, PageKind::Device);
             // SAFETY: the address was just mapped; firmware asked for this access.
             unsafe { core::ptr::read_volatile(virt as *const $ty) }
         }
         fn $write(&self, address: usize, value: $ty) {
-            let virt = paging::map_physical(address as u64, size_of::<$ty>() as u64, PageKind::Device);
+            let virt =
+                paging::map_physical(address as u64, size_of::<$ty>() as u64, PageKind::Device);
             // SAFETY: as for the read.
             unsafe { core::ptr::write_volatile(virt as *mut $ty, value) }
         }
@@ -76,9 +78,14 @@ macro_rules! port_access {
 }
 
 impl Handler for DirectMapHandler {
-    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> acpi::RawPhysicalMapping<T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        physical_address: usize,
+        size: usize,
+    ) -> acpi::RawPhysicalMapping<T> {
         let virt = paging::map_physical(physical_address as u64, size as u64, PageKind::ReadOnly);
-        let virtual_start = NonNull::new(virt as *mut T).expect("direct-map addresses are never null");
+        let virtual_start =
+            NonNull::new(virt as *mut T).expect("direct-map addresses are never null");
         // SAFETY: direct-map addresses are unique per physical address and never unmapped.
         unsafe { acpi::RawPhysicalMapping::new(physical_address, virtual_start, size, size) }
     }
@@ -159,9 +166,14 @@ impl Processors {
 pub fn processors(rsdp: u64, boot_apic_id: u32) -> Result<Processors, acpi::AcpiError> {
     // SAFETY: the RSDP address comes from the PVH start info, i.e. from firmware.
     let tables = unsafe { AcpiTables::from_rsdp(DirectMapHandler, rsdp as usize)? };
-    let madt: PhysicalMapping<DirectMapHandler, Madt> =
-        tables.find_table::<Madt>().ok_or(acpi::AcpiError::TableNotFound(acpi::sdt::Signature::MADT))?;
-    let mut processors = Processors { apic_ids: [0; MAX_CPUS], count: 0, ignored: 0 };
+    let madt: PhysicalMapping<DirectMapHandler, Madt> = tables
+        .find_table::<Madt>()
+        .ok_or(acpi::AcpiError::TableNotFound(acpi::sdt::Signature::MADT))?;
+    let mut processors = Processors {
+        apic_ids: [0; MAX_CPUS],
+        count: 0,
+        ignored: 0,
+    };
     processors.push(boot_apic_id);
     for entry in madt.get().entries() {
         let (apic_id, flags) = match entry {

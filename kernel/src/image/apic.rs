@@ -17,7 +17,9 @@ pub const TIMER_VECTOR: u8 = 0xef;
 pub enum Mode {
     X2Apic,
     /// xAPIC, registers at this virtual address.
-    XApic { registers: u64 },
+    XApic {
+        registers: u64,
+    },
 }
 
 impl Mode {
@@ -39,7 +41,9 @@ pub fn choose_mode(x2apic: bool) -> Mode {
         } else {
             // SAFETY: reading IA32_APIC_BASE has no side effects.
             let physical = unsafe { xapic_base() } & !0xfff;
-            Mode::XApic { registers: paging::map_physical(physical, 0x1000, PageKind::Device) }
+            Mode::XApic {
+                registers: paging::map_physical(physical, 0x1000, PageKind::Device),
+            }
         }
     })
 }
@@ -60,7 +64,9 @@ fn local_apic() -> LocalApic {
     if let Mode::XApic { registers } = mode() {
         builder.set_xapic_base(registers);
     }
-    builder.build().expect("the chosen APIC mode is available on every CPU")
+    builder
+        .build()
+        .expect("the chosen APIC mode is available on every CPU")
 }
 
 /// Enable this CPU's local APIC (timer masked until the scheduler wants it).

@@ -31,7 +31,7 @@ static mut BOOT_STACK: BootStack = BootStack([0; BOOT_STACK_SIZE]);
 
 core::arch::global_asm!(
     // The PVH note. 4-byte aligned; an 8-byte descriptor in an ELF64.
-    ".pushsection .note.Xen, \"a\"",
+    ".pushsection .note.Xen, \"a\", @note",
     ".p2align 2",
     ".long 4",                          // namesz: "Xen\0"
     ".long 8",                          // descsz: one 64-bit physical address
@@ -75,14 +75,14 @@ core::arch::global_asm!(
     // boot_pd: 2048 entries, entry i maps 2 MiB page i (present, writable, large).
     "mov edi, offset boot_pd",          // the PD array
     "xor ecx, ecx",                     // i = 0
-    "2:",
+    ".Lfill_boot_pd:",
     "mov eax, ecx",                     // i
     "shl eax, 21",                      // i * 2 MiB (below 4 GiB: fits 32 bits)
     "or eax, 0x83",                     // PS | RW | P
     "mov [edi + ecx * 8], eax",         // low half of the entry; the high half stays 0
     "inc ecx",                          // next page
     "cmp ecx, 2048",                    // 4 GiB done?
-    "jb 2b",                            // no: continue
+    "jb .Lfill_boot_pd",                            // no: continue
 
     // boot_pdpt_low[0..4] -> the four PDs.
     "mov eax, offset boot_pd + 3",      // first PD, RW | P
@@ -113,12 +113,13 @@ core::arch::global_asm!(
     "or eax, (1 << 31) | (1 << 16) | 1", // CR0.PG | CR0.WP | CR0.PE: paging on, long mode active
     "mov cr0, eax",
     "lgdt [boot_gdt_pointer]",          // a GDT with a 64-bit code segment
-    "push {kernel_cs}",                 // far return into 64-bit code
-    "push offset 3f",
+    "push {kernel_cs}",                 // far return into 64-bit code: CS
+    "mov eax, offset boot_long_mode",
+    "push eax",                         // and EIP
     "retf",
 
     ".code64",
-    "3:",
+    "boot_long_mode:",
     "mov eax, {kernel_ds}",             // flat data segments
     "mov ds, eax",
     "mov es, eax",

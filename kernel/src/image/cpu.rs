@@ -57,7 +57,9 @@ pub fn init() -> Features {
     // handles (no user code runs yet; the kernel itself is built without SSE).
     unsafe {
         Cr0::update(|cr0| {
-            cr0.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR | Cr0Flags::WRITE_PROTECT);
+            cr0.insert(
+                Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR | Cr0Flags::WRITE_PROTECT,
+            );
             cr0.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
         });
         Cr4::update(|cr4| {
@@ -73,7 +75,9 @@ pub fn init() -> Features {
             }
         });
         // SYSCALL/SYSRET on; no-execute pages (already on from the boot code).
-        Efer::update(|efer| efer.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE));
+        Efer::update(|efer| {
+            efer.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE)
+        });
     }
     if features.xsave {
         // SAFETY: CR4.OSXSAVE is set and every bit in xcr0 is one CPUID reports.

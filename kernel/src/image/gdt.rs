@@ -53,23 +53,50 @@ pub fn load(ist_tops: [VirtAddr; IST_STACKS]) -> &'static mut CpuTables {
         gdt: GlobalDescriptorTable::empty(),
         tss: TaskStateSegment::new(),
     }));
-    tables.tss.interrupt_stack_table[..IST_STACKS].copy_from_slice(&ist_tops);
+    let mut ist = tables.tss.interrupt_stack_table;
+    ist[..IST_STACKS].copy_from_slice(&ist_tops);
+    tables.tss.interrupt_stack_table = ist;
 
     let selectors = [
-        (tables.gdt.append(Descriptor::UserSegment(DescriptorFlags::KERNEL_CODE32.bits())), KERNEL32_CS),
-        (tables.gdt.append(Descriptor::kernel_code_segment()), KERNEL_CS),
-        (tables.gdt.append(Descriptor::kernel_data_segment()), KERNEL_DS),
-        (tables.gdt.append(Descriptor::UserSegment(DescriptorFlags::USER_CODE32.bits())), USER32_CS),
+        (
+            tables.gdt.append(Descriptor::UserSegment(
+                DescriptorFlags::KERNEL_CODE32.bits(),
+            )),
+            KERNEL32_CS,
+        ),
+        (
+            tables.gdt.append(Descriptor::kernel_code_segment()),
+            KERNEL_CS,
+        ),
+        (
+            tables.gdt.append(Descriptor::kernel_data_segment()),
+            KERNEL_DS,
+        ),
+        (
+            tables
+                .gdt
+                .append(Descriptor::UserSegment(DescriptorFlags::USER_CODE32.bits())),
+            USER32_CS,
+        ),
         (tables.gdt.append(Descriptor::user_data_segment()), USER_DS),
         (tables.gdt.append(Descriptor::user_code_segment()), USER_CS),
         // Index 7 stays null, as on Linux.
         (tables.gdt.append(Descriptor::UserSegment(0)), 0x38),
         // SAFETY: the TSS is leaked with the GDT: it lives as long as the GDT uses it.
-        (tables.gdt.append(unsafe { Descriptor::tss_segment_unchecked(&raw const tables.tss) }), TSS_SELECTOR),
+        (
+            tables
+                .gdt
+                .append(unsafe { Descriptor::tss_segment_unchecked(&raw const tables.tss) }),
+            TSS_SELECTOR,
+        ),
     ];
     for (selector, expected) in selectors {
         // Index 7's null descriptor gets RPL 0; compare the index and RPL the CPU will use.
-        assert_eq!(selector.0 & !3, expected & !3, "GDT layout differs from Linux's");
+        assert_eq!(
+            selector.0 & !3,
+            expected & !3,
+            "GDT layout differs from Linux's"
+        );
     }
 
     // SAFETY: the tables are leaked, so they outlive every use by this CPU.

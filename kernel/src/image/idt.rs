@@ -23,15 +23,22 @@ fn build() -> InterruptDescriptorTable {
     unsafe {
         idt.divide_error.set_handler_addr(stub(0));
         set_ist(idt.debug.set_handler_addr(stub(1)), IST_DEBUG);
-        set_ist(idt.non_maskable_interrupt.set_handler_addr(stub(2)), IST_NMI);
+        set_ist(
+            idt.non_maskable_interrupt.set_handler_addr(stub(2)),
+            IST_NMI,
+        );
         // int3 and into may come from user mode, as on Linux.
-        idt.breakpoint.set_handler_addr(stub(3)).set_privilege_level(x86_64::PrivilegeLevel::Ring3);
-        idt.overflow.set_handler_addr(stub(4)).set_privilege_level(x86_64::PrivilegeLevel::Ring3);
+        idt.breakpoint
+            .set_handler_addr(stub(3))
+            .set_privilege_level(x86_64::PrivilegeLevel::Ring3);
+        idt.overflow
+            .set_handler_addr(stub(4))
+            .set_privilege_level(x86_64::PrivilegeLevel::Ring3);
         idt.bound_range_exceeded.set_handler_addr(stub(5));
         idt.invalid_opcode.set_handler_addr(stub(6));
         idt.device_not_available.set_handler_addr(stub(7));
         set_ist(idt.double_fault.set_handler_addr(stub(8)), IST_DOUBLE_FAULT);
-        idt.coprocessor_segment_overrun.set_handler_addr(stub(9));
+        idt[9].set_handler_addr(stub(9));
         idt.invalid_tss.set_handler_addr(stub(10));
         idt.segment_not_present.set_handler_addr(stub(11));
         idt.stack_segment_fault.set_handler_addr(stub(12));
@@ -39,7 +46,10 @@ fn build() -> InterruptDescriptorTable {
         idt.page_fault.set_handler_addr(stub(14));
         idt.x87_floating_point.set_handler_addr(stub(16));
         idt.alignment_check.set_handler_addr(stub(17));
-        set_ist(idt.machine_check.set_handler_addr(stub(18)), IST_MACHINE_CHECK);
+        set_ist(
+            idt.machine_check.set_handler_addr(stub(18)),
+            IST_MACHINE_CHECK,
+        );
         idt.simd_floating_point.set_handler_addr(stub(19));
         idt.virtualization.set_handler_addr(stub(20));
         idt.cp_protection_exception.set_handler_addr(stub(21));

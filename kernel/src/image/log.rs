@@ -11,7 +11,11 @@ use x86_64::instructions::interrupts;
 /// I/O port of COM2.
 const COM2_PORT: u16 = 0x2f8;
 
-defmt::timestamp!("{=u64} cpu{=usize}", crate::tsc::read(), topframe_percpu::cpu_id());
+defmt::timestamp!(
+    "{=u64} cpu{=usize}",
+    crate::tsc::read(),
+    topframe_percpu::cpu_id()
+);
 
 /// The logger state, owned by whichever CPU holds [`TAKEN`].
 struct LogPort {
@@ -66,7 +70,8 @@ unsafe impl defmt::Logger for Logger {
         with_port(|port| {
             port.interrupts_were_enabled = interrupts_were_enabled;
             let uart = &mut port.uart;
-            port.encoder.start_frame(|bytes| uart.send_bytes_exact(bytes));
+            port.encoder
+                .start_frame(|bytes| uart.send_bytes_exact(bytes));
         });
     }
 
@@ -87,7 +92,8 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn write(bytes: &[u8]) {
         with_port(|port| {
             let uart = &mut port.uart;
-            port.encoder.write(bytes, |bytes| uart.send_bytes_exact(bytes));
+            port.encoder
+                .write(bytes, |bytes| uart.send_bytes_exact(bytes));
         });
     }
 }

@@ -46,7 +46,11 @@ impl PhysicalRead for BootMemory {
         // SAFETY: the boot tables map physical 0..4 GiB at the direct-map base, and the
         // firmware's start info, memory map and command line are in RAM.
         unsafe {
-            core::ptr::copy_nonoverlapping(phys_to_direct(address) as *const u8, out.as_mut_ptr(), out.len());
+            core::ptr::copy_nonoverlapping(
+                phys_to_direct(address) as *const u8,
+                out.as_mut_ptr(),
+                out.len(),
+            );
         }
         true
     }
@@ -100,9 +104,16 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
         boot.usable_bytes() >> 20,
         free_frames * topframe_kernel::layout::PAGE_SIZE >> 20
     );
-    println!("cpus online: {}/{}", smp::online(), processors.apic_ids().len());
+    println!(
+        "cpus online: {}/{}",
+        smp::online(),
+        processors.apic_ids().len()
+    );
     if failed > 0 || processors.ignored > 0 {
-        println!("cpus offline: {failed} failed to start, {} beyond MAX_CPUS", processors.ignored);
+        println!(
+            "cpus offline: {failed} failed to start, {} beyond MAX_CPUS",
+            processors.ignored
+        );
     }
     println!("apic mode: {}", apic::mode().name());
     println!(

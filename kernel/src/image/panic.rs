@@ -22,7 +22,10 @@ fn panic(info: &PanicInfo) -> ! {
             location.line(),
             info.message()
         )),
-        None => print_for_panic(format_args!("KERNEL PANIC on CPU {cpu}: {}\n", info.message())),
+        None => print_for_panic(format_args!(
+            "KERNEL PANIC on CPU {cpu}: {}\n",
+            info.message()
+        )),
     }
     crate::power::exit(crate::power::PANIC_STATUS)
 }

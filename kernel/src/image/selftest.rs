@@ -36,14 +36,15 @@ macro_rules! selftest {
 }
 
 unsafe extern "C" {
-    static __start_selftests: SelfTest;
-    static __stop_selftests: SelfTest;
+    // Bounds of the `selftests` section (linker script); only their addresses are used.
+    static __start_selftests: u8;
+    static __stop_selftests: u8;
 }
 
 /// Every registered test.
 fn registry() -> &'static [SelfTest] {
-    let start = &raw const __start_selftests;
-    let stop = &raw const __stop_selftests;
+    let start = (&raw const __start_selftests).cast::<SelfTest>();
+    let stop = (&raw const __stop_selftests).cast::<SelfTest>();
     // SAFETY: the linker script brackets the `selftests` section, which holds only
     // `SelfTest` statics (the macro is the only writer), contiguously and aligned.
     unsafe { core::slice::from_raw_parts(start, stop.offset_from(start) as usize) }

@@ -99,8 +99,12 @@ fn init_this_cpu(cpu: usize) {
     apic::enable_this_cpu();
 
     let report = &REPORTS[cpu];
-    report.gs_cpu_id.store(topframe_percpu::cpu_id() + 1, Ordering::Relaxed);
-    report.apic_id.store(u64::from(apic::id()), Ordering::Relaxed);
+    report
+        .gs_cpu_id
+        .store(topframe_percpu::cpu_id() + 1, Ordering::Relaxed);
+    report
+        .apic_id
+        .store(u64::from(apic::id()), Ordering::Relaxed);
     report.sse_sum.store(sse_check() + 1, Ordering::Relaxed);
     ONLINE.fetch_add(1, Ordering::AcqRel);
 }
@@ -258,7 +262,7 @@ pub fn start_application_processors(apic_ids: &[u32]) -> usize {
             trampoline_slot(&raw const ap_cr3).write_volatile(tables);
             trampoline_slot(&raw const ap_stack_top).write_volatile(stack.stack_top);
             trampoline_slot(&raw const ap_argument).write_volatile(cpu as u64);
-            trampoline_slot(&raw const ap_entry).write_volatile(ap_start as usize as u64);
+            trampoline_slot(&raw const ap_entry).write_volatile(ap_start as *const () as u64);
         }
         // INIT, 10 ms, SIPI, 200 us, SIPI if it has not started (Intel's MP protocol).
         apic::send_init(apic_id);

@@ -68,11 +68,35 @@ struct RegisterDump<'a>(&'a PtRegs);
 impl core::fmt::Display for RegisterDump<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let r = self.0;
-        writeln!(f, "RIP={:#018x} CS={:#06x} RFLAGS={:#010x}", r.rip, r.cs, r.eflags)?;
-        writeln!(f, "RSP={:#018x} SS={:#06x} ORIG_RAX={:#x}", r.rsp, r.ss, r.orig_rax)?;
-        writeln!(f, "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}", r.rax, r.rbx, r.rcx, r.rdx)?;
-        writeln!(f, "RSI={:#018x} RDI={:#018x} RBP={:#018x} R8 ={:#018x}", r.rsi, r.rdi, r.rbp, r.r8)?;
-        writeln!(f, "R9 ={:#018x} R10={:#018x} R11={:#018x} R12={:#018x}", r.r9, r.r10, r.r11, r.r12)?;
-        write!(f, "R13={:#018x} R14={:#018x} R15={:#018x}", r.r13, r.r14, r.r15)
+        writeln!(
+            f,
+            "RIP={:#018x} CS={:#06x} RFLAGS={:#010x}",
+            r.rip, r.cs, r.eflags
+        )?;
+        writeln!(
+            f,
+            "RSP={:#018x} SS={:#06x} ORIG_RAX={:#x}",
+            r.rsp, r.ss, r.orig_rax
+        )?;
+        writeln!(
+            f,
+            "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}",
+            r.rax, r.rbx, r.rcx, r.rdx
+        )?;
+        writeln!(
+            f,
+            "RSI={:#018x} RDI={:#018x} RBP={:#018x} R8 ={:#018x}",
+            r.rsi, r.rdi, r.rbp, r.r8
+        )?;
+        writeln!(
+            f,
+            "R9 ={:#018x} R10={:#018x} R11={:#018x} R12={:#018x}",
+            r.r9, r.r10, r.r11, r.r12
+        )?;
+        write!(
+            f,
+            "R13={:#018x} R14={:#018x} R15={:#018x}",
+            r.r13, r.r14, r.r15
+        )
     }
 }

@@ -19,20 +19,27 @@ pub fn init(boot: &BootInfo) {
     let image_end = image::whole().phys_start() + (image::whole().end - image::whole().start);
     let bitmap_start = align_up(image_end, PAGE_SIZE).expect("image ends below 4 GiB");
     let bitmap_end = bitmap_start + (words as u64 * 8);
-    let fits = boot
-        .memory_regions()
-        .iter()
-        .any(|region| region.is_usable() && region.start <= bitmap_start && bitmap_end <= region.range().end);
+    let fits = boot.memory_regions().iter().any(|region| {
+        region.is_usable() && region.start <= bitmap_start && bitmap_end <= region.range().end
+    });
     let clear_of_modules = boot
         .modules()
         .iter()
         .all(|module| module.start >= bitmap_end || module.start + module.size <= bitmap_start);
-    assert!(fits && clear_of_modules, "no usable RAM right after the kernel image for the frame bitmap");
+    assert!(
+        fits && clear_of_modules,
+        "no usable RAM right after the kernel image for the frame bitmap"
+    );
     // SAFETY: [bitmap_start, bitmap_end) is usable RAM, past the image, used by nothing
     // else (checked above), direct-mapped, and reserved below so it is never handed out.
-    let storage = unsafe { core::slice::from_raw_parts_mut(phys_to_direct(bitmap_start) as *mut u64, words) };
+    let storage =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_direct(bitmap_start) as *mut u64, words) };
     let mut frames = FrameBitmap::new(storage);
-    for region in boot.memory_regions().iter().filter(|region| region.is_usable()) {
+    for region in boot
+        .memory_regions()
+        .iter()
+        .filter(|region| region.is_usable())
+    {
         frames.add_free(region.range());
     }
     frames.reserve(0..bitmap_end);
@@ -43,7 +50,10 @@ pub fn init(boot: &BootInfo) {
 }
 
 fn with_frames<R>(f: impl FnOnce(&mut FrameBitmap<'static>) -> R) -> R {
-    f(FRAMES.lock().as_mut().expect("frame allocator used before memory::frames::init"))
+    f(FRAMES
+        .lock()
+        .as_mut()
+        .expect("frame allocator used before memory::frames::init"))
 }
 
 /// One frame, contents undefined.

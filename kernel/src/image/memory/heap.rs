@@ -19,7 +19,10 @@ pub fn init(usable_bytes: u64) -> u64 {
         .expect("not enough contiguous RAM for the kernel heap");
     // SAFETY: the block was just taken from the frame allocator for good, is
     // direct-mapped read-write, and nothing else refers to it.
-    let claimed = unsafe { HEAP.lock().claim(phys_to_direct(start) as *mut u8, size as usize) };
+    let claimed = unsafe {
+        HEAP.lock()
+            .claim(phys_to_direct(start) as *mut u8, size as usize)
+    };
     assert!(claimed.is_some(), "talc refused the heap block");
     size
 }

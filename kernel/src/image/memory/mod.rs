@@ -35,15 +35,27 @@ pub mod image {
     }
 
     pub fn whole() -> Section {
-        Section { start: &raw const __image_start as u64, end: &raw const __image_end as u64 }
+        Section {
+            start: &raw const __image_start as u64,
+            end: &raw const __image_end as u64,
+        }
     }
     pub fn text() -> Section {
-        Section { start: &raw const __text_start as u64, end: &raw const __text_end as u64 }
+        Section {
+            start: &raw const __text_start as u64,
+            end: &raw const __text_end as u64,
+        }
     }
     pub fn rodata() -> Section {
-        Section { start: &raw const __rodata_start as u64, end: &raw const __rodata_end as u64 }
+        Section {
+            start: &raw const __rodata_start as u64,
+            end: &raw const __rodata_end as u64,
+        }
     }
     pub fn data() -> Section {
-        Section { start: &raw const __data_start as u64, end: &raw const __data_end as u64 }
+        Section {
+            start: &raw const __data_start as u64,
+            end: &raw const __data_end as u64,
+        }
     }
 }

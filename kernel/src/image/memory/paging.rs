@@ -6,12 +6,15 @@
 
 use super::{frames, image};
 use crate::sync::IrqSafeLock;
-use topframe_kernel::layout::{DIRECT_MAP_BASE, LARGE_PAGE_SIZE, PAGE_SIZE, align_down, align_up, phys_to_direct};
+use topframe_kernel::layout::{
+    DIRECT_MAP_BASE, LARGE_PAGE_SIZE, PAGE_SIZE, align_down, align_up, phys_to_direct,
+};
 use topframe_kernel::pvh::{BootInfo, MEMORY_TYPE_ACPI_RECLAIMABLE, MEMORY_TYPE_RAM};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::MapToError;
 use x86_64::structures::paging::{
-    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size2MiB, Size4KiB,
+    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size2MiB,
+    Size4KiB,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -51,7 +54,10 @@ fn with_mapper<R>(pml4: u64, f: impl FnOnce(&mut OffsetPageTable<'static>) -> R)
     // direct map at DIRECT_MAP_BASE (which maps all page-table frames: they come from
     // usable RAM), and callers hold KERNEL_PML4's lock so no one else edits it.
     let mut mapper = unsafe {
-        OffsetPageTable::new(&mut *(phys_to_direct(pml4) as *mut PageTable), VirtAddr::new(DIRECT_MAP_BASE))
+        OffsetPageTable::new(
+            &mut *(phys_to_direct(pml4) as *mut PageTable),
+            VirtAddr::new(DIRECT_MAP_BASE),
+        )
     };
     f(&mut mapper)
 }
@@ -75,7 +81,14 @@ fn map_2m(mapper: &mut OffsetPageTable<'static>, virt: u64, phys: u64, kind: Pag
     let page = Page::<Size2MiB>::containing_address(VirtAddr::new(virt));
     let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(phys));
     // SAFETY: as in map_4k.
-    match unsafe { mapper.map_to(page, frame, kind.flags() | Flags::HUGE_PAGE, &mut frames::KernelFrames) } {
+    match unsafe {
+        mapper.map_to(
+            page,
+            frame,
+            kind.flags() | Flags::HUGE_PAGE,
+            &mut frames::KernelFrames,
+        )
+    } {
         Ok(flush) => flush.ignore(),
         Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {}
         Err(MapToError::FrameAllocationFailed) => panic!("out of memory for page tables"),
@@ -87,7 +100,8 @@ fn map_direct(mapper: &mut OffsetPageTable<'static>, start: u64, end: u64, kind:
     let mut phys = align_down(start, PAGE_SIZE);
     let end = align_up(end, PAGE_SIZE).expect("physical ranges end below 2^64");
     while phys < end {
-        if phys % LARGE_PAGE_SIZE == 0 && end - phys >= LARGE_PAGE_SIZE && kind != PageKind::Device {
+        if phys % LARGE_PAGE_SIZE == 0 && end - phys >= LARGE_PAGE_SIZE && kind != PageKind::Device
+        {
             map_2m(mapper, phys_to_direct(phys), phys, kind);
             phys += LARGE_PAGE_SIZE;
         } else {
@@ -112,7 +126,10 @@ pub fn init(boot: &BootInfo) {
         // The real-mode area (firmware tables, the AP trampoline) and all RAM and ACPI memory.
         map_direct(mapper, 0, 1 << 20, PageKind::Data);
         for region in boot.memory_regions() {
-            if matches!(region.kind, MEMORY_TYPE_RAM | MEMORY_TYPE_ACPI_RECLAIMABLE | MEMORY_TYPE_ACPI_NVS) {
+            if matches!(
+                region.kind,
+                MEMORY_TYPE_RAM | MEMORY_TYPE_ACPI_RECLAIMABLE | MEMORY_TYPE_ACPI_NVS
+            ) {
                 map_direct(mapper, region.start, region.range().end, PageKind::Data);
             }
         }
@@ -124,7 +141,12 @@ pub fn init(boot: &BootInfo) {
         ] {
             let mut virt = section.start;
             while virt < section.end {
-                map_4k(mapper, virt, section.phys_start() + (virt - section.start), kind);
+                map_4k(
+                    mapper,
+                    virt,
+                    section.phys_start() + (virt - section.start),
+                    kind,
+                );
                 virt += PAGE_SIZE;
             }
         }
@@ -154,6 +176,8 @@ pub fn map_kernel_page(virt: u64, kind: PageKind) {
 /// tables outside RAM, device registers). Returns that address.
 pub fn map_physical(start: u64, len: u64, kind: PageKind) -> u64 {
     let pml4 = KERNEL_PML4.lock();
-    with_mapper(*pml4, |mapper| map_direct(mapper, start, start + len.max(1), kind));
+    with_mapper(*pml4, |mapper| {
+        map_direct(mapper, start, start + len.max(1), kind)
+    });
     phys_to_direct(start)
 }
