@@ -135,7 +135,7 @@ impl<'a> FrameBitmap<'a> {
 
     /// Return a frame to the allocator.
     pub fn free(&mut self, address: u64) -> Result<(), FreeError> {
-        if address % PAGE_SIZE != 0 {
+        if !address.is_multiple_of(PAGE_SIZE) {
             return Err(FreeError::Unaligned);
         }
         let frame = address / PAGE_SIZE;

@@ -99,7 +99,7 @@ impl StackSlot {
     pub const fn new(index: u64, stack_size: u64) -> Option<StackSlot> {
         if index >= STACK_SLOTS
             || stack_size == 0
-            || stack_size % PAGE_SIZE != 0
+            || !stack_size.is_multiple_of(PAGE_SIZE)
             || stack_size > STACK_SLOT_SIZE - PAGE_SIZE
         {
             return None;

@@ -10,8 +10,9 @@ use core::sync::atomic::Ordering;
 use topframe_kernel::layout::{PAGE_SIZE, phys_to_direct};
 
 selftest!(every_cpu_reports_its_own_gs_id, || {
-    ensure!(online() >= 1, "no CPU online");
-    for (cpu, report) in REPORTS.iter().enumerate().take(online()) {
+    ensure!(online().contains(0), "the boot CPU is not online");
+    for cpu in online().iter() {
+        let report = &REPORTS[cpu];
         let seen = report.gs_cpu_id.load(Ordering::Relaxed);
         ensure!(
             seen == cpu + 1,
@@ -24,18 +25,18 @@ selftest!(every_cpu_reports_its_own_gs_id, || {
 });
 
 selftest!(apic_ids_are_distinct, || {
-    let mut ids: Vec<u64> = REPORTS
+    let online = online();
+    let mut ids: Vec<u64> = online
         .iter()
-        .take(online())
-        .map(|r| r.apic_id.load(Ordering::Relaxed))
+        .map(|cpu| REPORTS[cpu].apic_id.load(Ordering::Relaxed))
         .collect();
     ids.sort_unstable();
     ids.dedup();
     ensure!(
-        ids.len() == online(),
+        ids.len() == online.len(),
         "{} distinct APIC IDs for {} CPUs",
         ids.len(),
-        online()
+        online.len()
     );
     Ok(())
 });
@@ -47,8 +48,8 @@ selftest!(sse_works_on_every_cpu, || {
         "SSE sum on the boot CPU is {}",
         sse_check()
     );
-    for (cpu, report) in REPORTS.iter().enumerate().take(online()) {
-        let sum = report.sse_sum.load(Ordering::Relaxed);
+    for cpu in online().iter() {
+        let sum = REPORTS[cpu].sse_sum.load(Ordering::Relaxed);
         ensure!(
             sum == expected + 1,
             "CPU {cpu}: SSE check gave {}",
@@ -159,7 +160,7 @@ selftest!(tsc_is_calibrated, || {
 });
 
 selftest!(crash crash_page_fault, || {
-    let address = 0xdead_beef_000 as *mut u64;
+    let address = 0x0dea_dbee_f000 as *mut u64;
     // SAFETY: deliberately not safe: this write faults, and the kernel must panic
     // with the vector and CR2 (the suite checks the report).
     unsafe { address.write_volatile(1) };

@@ -4,13 +4,11 @@
 //! CPUs never interleave. The panic path can take the console over from a CPU that
 //! stopped while holding it.
 
+use crate::serial::{COM1, legacy_port};
 use crate::sync::IrqSafeLock;
 use core::fmt::{self, Write};
 use uart_16550::backend::PioBackend;
 use uart_16550::{Config, Uart16550};
-
-/// I/O port of COM1.
-const COM1_PORT: u16 = 0x3f8;
 
 /// The console UART: writes text, turning `\n` into `\r\n`.
 pub struct Console {
@@ -29,12 +27,8 @@ impl Write for Console {
     }
 }
 
-// SAFETY: COM1 is a fixed legacy port; the lock serialises all access to it.
 static CONSOLE: IrqSafeLock<Console> = IrqSafeLock::new(Console {
-    uart: match unsafe { Uart16550::new_port(COM1_PORT) } {
-        Ok(uart) => uart,
-        Err(_) => panic!("COM1 is a valid port base"),
-    },
+    uart: legacy_port(COM1),
 });
 
 /// Program the UART (115200 8N1, FIFOs on). Called once by the boot CPU.

@@ -57,6 +57,8 @@ pub fn load(ist_tops: [VirtAddr; IST_STACKS]) -> &'static mut CpuTables {
     ist[..IST_STACKS].copy_from_slice(&ist_tops);
     tables.tss.interrupt_stack_table = ist;
 
+    // SAFETY: the TSS is leaked with the GDT, so it lives as long as the GDT uses it.
+    let tss = unsafe { Descriptor::tss_segment_unchecked(&raw const tables.tss) };
     let selectors = [
         (
             tables.gdt.append(Descriptor::UserSegment(
@@ -82,13 +84,7 @@ pub fn load(ist_tops: [VirtAddr; IST_STACKS]) -> &'static mut CpuTables {
         (tables.gdt.append(Descriptor::user_code_segment()), USER_CS),
         // Index 7 stays null, as on Linux.
         (tables.gdt.append(Descriptor::UserSegment(0)), 0x38),
-        // SAFETY: the TSS is leaked with the GDT: it lives as long as the GDT uses it.
-        (
-            tables
-                .gdt
-                .append(unsafe { Descriptor::tss_segment_unchecked(&raw const tables.tss) }),
-            TSS_SELECTOR,
-        ),
+        (tables.gdt.append(tss), TSS_SELECTOR),
     ];
     for (selector, expected) in selectors {
         // Index 7's null descriptor gets RPL 0; compare the index and RPL the CPU will use.

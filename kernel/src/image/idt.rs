@@ -17,7 +17,7 @@ fn stub(vector: u8) -> VirtAddr {
 
 fn build() -> InterruptDescriptorTable {
     let mut idt = InterruptDescriptorTable::new();
-    // SAFETY (every set_handler_addr below): the address is the entry stub for exactly
+    // SAFETY: for every set_handler_addr below, the address is the entry stub for exactly
     // that vector, which saves the full frame, handles the error-code convention of the
     // vector and returns with IRETQ.
     unsafe {

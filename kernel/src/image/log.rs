@@ -3,13 +3,11 @@
 //! Every frame carries the TSC and the CPU number as its timestamp. The level is fixed
 //! at build time by `DEFMT_LOG`, as defmt does.
 
+use crate::serial::{COM2, legacy_port};
 use core::sync::atomic::{AtomicBool, Ordering};
 use uart_16550::backend::PioBackend;
 use uart_16550::{Config, Uart16550};
 use x86_64::instructions::interrupts;
-
-/// I/O port of COM2.
-const COM2_PORT: u16 = 0x2f8;
 
 defmt::timestamp!(
     "{=u64} cpu{=usize}",
@@ -27,12 +25,9 @@ struct LogPort {
 /// Set while a CPU writes a frame.
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
-// SAFETY: COM2 is a fixed legacy port; TAKEN serialises every access to LOG_PORT.
+// Only touched through `with_port`, by the CPU holding TAKEN.
 static mut LOG_PORT: LogPort = LogPort {
-    uart: match unsafe { Uart16550::new_port(COM2_PORT) } {
-        Ok(uart) => uart,
-        Err(_) => panic!("COM2 is a valid port base"),
-    },
+    uart: legacy_port(COM2),
     encoder: defmt::Encoder::new(),
     interrupts_were_enabled: false,
 };

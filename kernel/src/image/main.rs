@@ -22,6 +22,7 @@ mod panic;
 mod power;
 #[cfg(feature = "selftest")]
 mod selftest;
+mod serial;
 mod smp;
 mod sync;
 mod traps;
@@ -102,11 +103,11 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
     println!(
         "memory: {} MiB usable, {} MiB free",
         boot.usable_bytes() >> 20,
-        free_frames * topframe_kernel::layout::PAGE_SIZE >> 20
+        (free_frames * topframe_kernel::layout::PAGE_SIZE) >> 20
     );
     println!(
         "cpus online: {}/{}",
-        smp::online(),
+        smp::online().len(),
         processors.apic_ids().len()
     );
     if failed > 0 || processors.ignored > 0 {
@@ -123,7 +124,7 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
         tsc_source.name()
     );
     println!("entry strategy: {}", entry_strategy());
-    defmt::info!("boot complete: {=usize} CPUs online", smp::online());
+    defmt::info!("boot complete: {=usize} CPUs online", smp::online().len());
 
     let cmdline = Cmdline(boot.cmdline());
     power::exit(run_workload(cmdline))

@@ -8,6 +8,7 @@ use alloc::alloc::alloc_zeroed;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use topframe_kernel::MAX_CPUS;
 use topframe_kernel::layout::{LARGE_PAGE_SIZE, PAGE_SIZE, phys_to_direct};
+use topframe_sched::{AtomicCpuSet, CpuSet};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::registers::model_specific::KernelGsBase;
 use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
@@ -36,15 +37,15 @@ const EMPTY_REPORT: CpuReport = CpuReport {
 /// One report per CPU number.
 pub static REPORTS: [CpuReport; MAX_CPUS] = [EMPTY_REPORT; MAX_CPUS];
 
-/// Number of CPUs online.
-static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// The CPUs online.
+static ONLINE: AtomicCpuSet = AtomicCpuSet::new();
 
 /// Set by an AP once it runs on its own stack and needs no trampoline data any more.
 static AP_STARTED: AtomicBool = AtomicBool::new(false);
 
-/// CPUs online now.
-pub fn online() -> usize {
-    ONLINE.load(Ordering::Acquire)
+/// The CPUs online now.
+pub fn online() -> CpuSet {
+    ONLINE.snapshot()
 }
 
 /// Add two vectors with SSE on this CPU and return the sum of the lanes; exercises the
@@ -106,7 +107,7 @@ fn init_this_cpu(cpu: usize) {
         .apic_id
         .store(u64::from(apic::id()), Ordering::Relaxed);
     report.sse_sum.store(sse_check() + 1, Ordering::Relaxed);
-    ONLINE.fetch_add(1, Ordering::AcqRel);
+    ONLINE.insert(cpu);
 }
 
 /// Set up the boot CPU (CPU 0).
@@ -254,7 +255,6 @@ pub fn start_application_processors(apic_ids: &[u32]) -> usize {
     let mut failed = 0;
     for (cpu, &apic_id) in apic_ids.iter().enumerate().skip(1) {
         let stack = stacks::allocate(stacks::KERNEL_STACK_SIZE);
-        let online_before = online();
         AP_STARTED.store(false, Ordering::Release);
         // SAFETY: the slots are in the copied trampoline; no AP runs it right now (the
         // previous one set AP_STARTED before we got here).
@@ -274,10 +274,10 @@ pub fn start_application_processors(apic_ids: &[u32]) -> usize {
         }
         let start = tsc::read();
         let timeout = tsc::frequency_hz() / 1_000_000 * AP_START_TIMEOUT_US;
-        while online() == online_before && tsc::read() - start < timeout {
+        while !ONLINE.contains(cpu) && tsc::read() - start < timeout {
             core::hint::spin_loop();
         }
-        if online() == online_before {
+        if !ONLINE.contains(cpu) {
             defmt::error!("CPU {} (APIC ID {}) did not come online", cpu, apic_id);
             failed += 1;
         }

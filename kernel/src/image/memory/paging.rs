@@ -100,7 +100,9 @@ fn map_direct(mapper: &mut OffsetPageTable<'static>, start: u64, end: u64, kind:
     let mut phys = align_down(start, PAGE_SIZE);
     let end = align_up(end, PAGE_SIZE).expect("physical ranges end below 2^64");
     while phys < end {
-        if phys % LARGE_PAGE_SIZE == 0 && end - phys >= LARGE_PAGE_SIZE && kind != PageKind::Device
+        if phys.is_multiple_of(LARGE_PAGE_SIZE)
+            && end - phys >= LARGE_PAGE_SIZE
+            && kind != PageKind::Device
         {
             map_2m(mapper, phys_to_direct(phys), phys, kind);
             phys += LARGE_PAGE_SIZE;
