@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-use crate::per_cpu::PerCpu;
+use crate::variable::PerCpu;
 
 /// How many CPUs can have an area: CPU numbers are `0..MAX_CPUS`. The table of areas that
 /// [`PerCpu::remote`] uses has this many entries (2 KiB).
@@ -112,7 +112,10 @@ pub fn area_layout() -> Layout {
 pub unsafe fn init_area(cpu: usize, area: *mut u8) -> u64 {
     let layout = area_layout();
     let template = template_start();
-    assert!(cpu < MAX_CPUS, "CPU number {cpu} is not below MAX_CPUS ({MAX_CPUS})");
+    assert!(
+        cpu < MAX_CPUS,
+        "CPU number {cpu} is not below MAX_CPUS ({MAX_CPUS})"
+    );
     assert!(
         !area.is_null() && area.addr().is_multiple_of(layout.align()),
         "a per-CPU area must be non-null and aligned to {}",
@@ -149,6 +152,9 @@ pub unsafe fn init_area(cpu: usize, area: *mut u8) -> u64 {
                 this_cpu_offset: offset,
             });
     }
+    // Keeps the codegen probes in any executable that sets up an area (nothing calls them).
+    #[cfg(feature = "codegen-probes")]
+    core::hint::black_box(crate::codegen_probes::RETAINED);
     // `PerCpu::get` turns template address + offset back into a pointer into `area`.
     let _ = area.expose_provenance();
     AREAS[cpu].store(area, Ordering::Release);

@@ -31,8 +31,16 @@
 //! anyway). The `compare_exchange` probes return the previous value, which is both the
 //! `Ok` and the `Err` payload, so no `cmp`/`sete` follows.
 //!
-//! Unoptimized builds do not reach these sequences: every value passes through stack slots
-//! between the inlined layers (see the crate's notes on debug builds).
+//! An executable keeps only what it references, and nothing calls the probes, so
+//! [`init_area`](crate::init_area) references [`RETAINED`] (one `lea`, with this feature
+//! only): every kernel that sets up an area keeps all probes.
+//!
+//! Unoptimized builds (opt-level 0) do not reach these sequences. Each probe there still has
+//! exactly one GS-relative instruction and no call (`#[inline(always)]` is honoured), but 5
+//! to 84 instructions in all, since `&self` and every intermediate value go through stack
+//! slots: `inc_u64` is `push rax; mov qword ptr [rsp], VAR; inc qword ptr gs:[rip + VAR];
+//! pop rax; ret`, `compare_exchange_u64` (which also builds and matches a `Result`) is the
+//! longest. Check an optimized build.
 
 use crate::{cpu_id, per_cpu};
 
@@ -51,123 +59,157 @@ per_cpu! {
     static PROBE_PTR: *mut u8 = core::ptr::null_mut();
 }
 
-/// Probes for the accessors that every scalar has, on `$var: $ty`, suffix `$suffix`.
-macro_rules! scalar_probes {
-    ($($var:ident: $ty:ty => $read:ident, $write:ident, $replace:ident, $compare_exchange:ident;)*) => {$(
-        #[doc = concat!("`", stringify!($var), ".read()`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $read() -> $ty {
-            $var.read()
-        }
+/// A probe's address, for [`RETAINED`].
+pub struct ProbeAddress(pub *const ());
 
-        #[doc = concat!("`", stringify!($var), ".write(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $write(value: $ty) {
-            $var.write(value);
-        }
+// SAFETY: the address of a function, never dereferenced: only kept for the linker.
+unsafe impl Sync for ProbeAddress {}
 
-        #[doc = concat!("`", stringify!($var), ".replace(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $replace(value: $ty) -> $ty {
-            $var.replace(value)
-        }
-
-        #[doc = concat!("`", stringify!($var), ".compare_exchange(current, new)`, returning the previous value.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $compare_exchange(current: $ty, new: $ty) -> $ty {
-            match $var.compare_exchange(current, new) {
-                Ok(previous) | Err(previous) => previous,
+/// Defines the probes for each scalar probe variable `$var: $ty` (the accessors every scalar
+/// has, and with `integer` also the integer-only ones) and [`RETAINED`], their addresses.
+macro_rules! probes {
+    (
+        scalar { $($var:ident: $ty:ty => $read:ident, $write:ident, $replace:ident, $compare_exchange:ident;)* }
+        integer { $($int_var:ident: $int_ty:ty => $add:ident, $sub:ident, $and:ident, $or:ident, $inc:ident, $dec:ident, $fetch_add:ident;)* }
+    ) => {
+        $(
+            #[doc = concat!("`", stringify!($var), ".read()`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $read() -> $ty {
+                $var.read()
             }
-        }
-    )*};
+
+            #[doc = concat!("`", stringify!($var), ".write(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $write(value: $ty) {
+                $var.write(value);
+            }
+
+            #[doc = concat!("`", stringify!($var), ".replace(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $replace(value: $ty) -> $ty {
+                $var.replace(value)
+            }
+
+            #[doc = concat!("`", stringify!($var), ".compare_exchange(current, new)`, returning the previous value.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $compare_exchange(current: $ty, new: $ty) -> $ty {
+                match $var.compare_exchange(current, new) {
+                    Ok(previous) | Err(previous) => previous,
+                }
+            }
+        )*
+        $(
+            #[doc = concat!("`", stringify!($int_var), ".add(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $add(value: $int_ty) {
+                $int_var.add(value);
+            }
+
+            #[doc = concat!("`", stringify!($int_var), ".sub(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $sub(value: $int_ty) {
+                $int_var.sub(value);
+            }
+
+            #[doc = concat!("`", stringify!($int_var), ".and(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $and(value: $int_ty) {
+                $int_var.and(value);
+            }
+
+            #[doc = concat!("`", stringify!($int_var), ".or(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $or(value: $int_ty) {
+                $int_var.or(value);
+            }
+
+            #[doc = concat!("`", stringify!($int_var), ".inc()`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $inc() {
+                $int_var.inc();
+            }
+
+            #[doc = concat!("`", stringify!($int_var), ".dec()`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $dec() {
+                $int_var.dec();
+            }
+
+            #[doc = concat!("`", stringify!($int_var), ".fetch_add(value)`.")]
+            #[unsafe(no_mangle)]
+            #[inline(never)]
+            pub extern "C" fn $fetch_add(value: $int_ty) -> $int_ty {
+                $int_var.fetch_add(value)
+            }
+        )*
+
+        /// The address of every probe: referenced from `init_area`, so that the linker keeps
+        /// the probes in any executable that sets up a per-CPU area.
+        pub static RETAINED: &[ProbeAddress] = &[
+            $(
+                ProbeAddress($read as *const ()),
+                ProbeAddress($write as *const ()),
+                ProbeAddress($replace as *const ()),
+                ProbeAddress($compare_exchange as *const ()),
+            )*
+            $(
+                ProbeAddress($add as *const ()),
+                ProbeAddress($sub as *const ()),
+                ProbeAddress($and as *const ()),
+                ProbeAddress($or as *const ()),
+                ProbeAddress($inc as *const ()),
+                ProbeAddress($dec as *const ()),
+                ProbeAddress($fetch_add as *const ()),
+            )*
+            ProbeAddress(topframe_percpu_probe_cpu_id as *const ()),
+        ];
+    };
 }
 
-/// Probes for the integer-only accessors on `$var: $ty`.
-macro_rules! integer_probes {
-    ($($var:ident: $ty:ty => $add:ident, $sub:ident, $and:ident, $or:ident, $inc:ident, $dec:ident, $fetch_add:ident;)*) => {$(
-        #[doc = concat!("`", stringify!($var), ".add(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $add(value: $ty) {
-            $var.add(value);
-        }
-
-        #[doc = concat!("`", stringify!($var), ".sub(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $sub(value: $ty) {
-            $var.sub(value);
-        }
-
-        #[doc = concat!("`", stringify!($var), ".and(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $and(value: $ty) {
-            $var.and(value);
-        }
-
-        #[doc = concat!("`", stringify!($var), ".or(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $or(value: $ty) {
-            $var.or(value);
-        }
-
-        #[doc = concat!("`", stringify!($var), ".inc()`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $inc() {
-            $var.inc();
-        }
-
-        #[doc = concat!("`", stringify!($var), ".dec()`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $dec() {
-            $var.dec();
-        }
-
-        #[doc = concat!("`", stringify!($var), ".fetch_add(value)`.")]
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub extern "C" fn $fetch_add(value: $ty) -> $ty {
-            $var.fetch_add(value)
-        }
-    )*};
-}
-
-scalar_probes! {
-    PROBE_U8: u8 => topframe_percpu_probe_read_u8, topframe_percpu_probe_write_u8,
-        topframe_percpu_probe_replace_u8, topframe_percpu_probe_compare_exchange_u8;
-    PROBE_U16: u16 => topframe_percpu_probe_read_u16, topframe_percpu_probe_write_u16,
-        topframe_percpu_probe_replace_u16, topframe_percpu_probe_compare_exchange_u16;
-    PROBE_U32: u32 => topframe_percpu_probe_read_u32, topframe_percpu_probe_write_u32,
-        topframe_percpu_probe_replace_u32, topframe_percpu_probe_compare_exchange_u32;
-    PROBE_U64: u64 => topframe_percpu_probe_read_u64, topframe_percpu_probe_write_u64,
-        topframe_percpu_probe_replace_u64, topframe_percpu_probe_compare_exchange_u64;
-    PROBE_BOOL: bool => topframe_percpu_probe_read_bool, topframe_percpu_probe_write_bool,
-        topframe_percpu_probe_replace_bool, topframe_percpu_probe_compare_exchange_bool;
-    PROBE_PTR: *mut u8 => topframe_percpu_probe_read_ptr, topframe_percpu_probe_write_ptr,
-        topframe_percpu_probe_replace_ptr, topframe_percpu_probe_compare_exchange_ptr;
-}
-
-integer_probes! {
-    PROBE_U8: u8 => topframe_percpu_probe_add_u8, topframe_percpu_probe_sub_u8,
-        topframe_percpu_probe_and_u8, topframe_percpu_probe_or_u8, topframe_percpu_probe_inc_u8,
-        topframe_percpu_probe_dec_u8, topframe_percpu_probe_fetch_add_u8;
-    PROBE_U16: u16 => topframe_percpu_probe_add_u16, topframe_percpu_probe_sub_u16,
-        topframe_percpu_probe_and_u16, topframe_percpu_probe_or_u16, topframe_percpu_probe_inc_u16,
-        topframe_percpu_probe_dec_u16, topframe_percpu_probe_fetch_add_u16;
-    PROBE_U32: u32 => topframe_percpu_probe_add_u32, topframe_percpu_probe_sub_u32,
-        topframe_percpu_probe_and_u32, topframe_percpu_probe_or_u32, topframe_percpu_probe_inc_u32,
-        topframe_percpu_probe_dec_u32, topframe_percpu_probe_fetch_add_u32;
-    PROBE_U64: u64 => topframe_percpu_probe_add_u64, topframe_percpu_probe_sub_u64,
-        topframe_percpu_probe_and_u64, topframe_percpu_probe_or_u64, topframe_percpu_probe_inc_u64,
-        topframe_percpu_probe_dec_u64, topframe_percpu_probe_fetch_add_u64;
+probes! {
+    scalar {
+        PROBE_U8: u8 => topframe_percpu_probe_read_u8, topframe_percpu_probe_write_u8,
+            topframe_percpu_probe_replace_u8, topframe_percpu_probe_compare_exchange_u8;
+        PROBE_U16: u16 => topframe_percpu_probe_read_u16, topframe_percpu_probe_write_u16,
+            topframe_percpu_probe_replace_u16, topframe_percpu_probe_compare_exchange_u16;
+        PROBE_U32: u32 => topframe_percpu_probe_read_u32, topframe_percpu_probe_write_u32,
+            topframe_percpu_probe_replace_u32, topframe_percpu_probe_compare_exchange_u32;
+        PROBE_U64: u64 => topframe_percpu_probe_read_u64, topframe_percpu_probe_write_u64,
+            topframe_percpu_probe_replace_u64, topframe_percpu_probe_compare_exchange_u64;
+        PROBE_BOOL: bool => topframe_percpu_probe_read_bool, topframe_percpu_probe_write_bool,
+            topframe_percpu_probe_replace_bool, topframe_percpu_probe_compare_exchange_bool;
+        PROBE_PTR: *mut u8 => topframe_percpu_probe_read_ptr, topframe_percpu_probe_write_ptr,
+            topframe_percpu_probe_replace_ptr, topframe_percpu_probe_compare_exchange_ptr;
+    }
+    integer {
+        PROBE_U8: u8 => topframe_percpu_probe_add_u8, topframe_percpu_probe_sub_u8,
+            topframe_percpu_probe_and_u8, topframe_percpu_probe_or_u8,
+            topframe_percpu_probe_inc_u8, topframe_percpu_probe_dec_u8,
+            topframe_percpu_probe_fetch_add_u8;
+        PROBE_U16: u16 => topframe_percpu_probe_add_u16, topframe_percpu_probe_sub_u16,
+            topframe_percpu_probe_and_u16, topframe_percpu_probe_or_u16,
+            topframe_percpu_probe_inc_u16, topframe_percpu_probe_dec_u16,
+            topframe_percpu_probe_fetch_add_u16;
+        PROBE_U32: u32 => topframe_percpu_probe_add_u32, topframe_percpu_probe_sub_u32,
+            topframe_percpu_probe_and_u32, topframe_percpu_probe_or_u32,
+            topframe_percpu_probe_inc_u32, topframe_percpu_probe_dec_u32,
+            topframe_percpu_probe_fetch_add_u32;
+        PROBE_U64: u64 => topframe_percpu_probe_add_u64, topframe_percpu_probe_sub_u64,
+            topframe_percpu_probe_and_u64, topframe_percpu_probe_or_u64,
+            topframe_percpu_probe_inc_u64, topframe_percpu_probe_dec_u64,
+            topframe_percpu_probe_fetch_add_u64;
+    }
 }
 
 /// `cpu_id()`.

@@ -46,7 +46,11 @@ mod host {
 
     impl fmt::Display for ArchPrctlError {
         fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(formatter, "arch_prctl(ARCH_SET_GS) failed with errno {}", self.errno)
+            write!(
+                formatter,
+                "arch_prctl(ARCH_SET_GS) failed with errno {}",
+                self.errno
+            )
         }
     }
 

@@ -114,7 +114,7 @@
 //!
 //! In a host executable the linker defines `__start_topframe_percpu` /
 //! `__stop_topframe_percpu` by itself (the section name is a C identifier). On Linux,
-//! [`install_on_current_thread`] gives the calling thread its own area and GS base (via
+//! `install_on_current_thread` gives the calling thread its own area and GS base (via
 //! `arch_prctl(ARCH_SET_GS)`), so that test threads emulate CPUs on real GS.
 //!
 //! # Code generation
@@ -137,21 +137,21 @@ mod area;
 pub mod codegen_probes;
 mod gs_base;
 mod macros;
-mod per_cpu;
 mod pinned;
 mod scalar;
 mod symbol;
+mod variable;
 
 pub use area::{AREA_ALIGN, MAX_CPUS, NO_CPU, area_layout, cpu_id, init_area, online_cpus};
 #[cfg(target_os = "none")]
 pub use gs_base::load_gs_base;
 #[cfg(target_os = "linux")]
 pub use gs_base::{ArchPrctlError, install_on_current_thread, set_thread_gs_base};
-pub use per_cpu::PerCpu;
+pub use pinned::CpuPinned;
 #[cfg(target_os = "none")]
 pub use pinned::with_interrupts_disabled;
-pub use pinned::CpuPinned;
 pub use scalar::{Integer, Scalar};
+pub use variable::PerCpu;
 
 /// Prefix of the symbol names of the codegen probes (feature `codegen-probes`), e.g.
 /// `topframe_percpu_probe_read_u64`; each must disassemble to one GS-relative instruction

@@ -1,9 +1,9 @@
-//! [`per_cpu!`] and the internal macros it expands to.
+//! [`per_cpu!`](macro@crate::per_cpu) and the internal macros it expands to.
 //!
 //! A declaration expands to three items: an uninhabited marker type named like the variable
 //! (type namespace), the static itself (value namespace) in the section `topframe_percpu`,
 //! and one trait impl for the marker. For a scalar the impl's methods are the variable's
-//! `asm!` accessors, written once in [`__per_cpu_scalar_ops!`] / [`__per_cpu_asm!`]: an asm
+//! `asm!` accessors, written once in `__per_cpu_scalar_ops!` / `__per_cpu_asm!`: an asm
 //! `sym` operand has to name the static at the declaration, so every variable needs its own.
 
 /// Declares per-CPU variables.

@@ -8,7 +8,7 @@ use core::marker::PhantomData;
 /// Not `Send`, not `Sync`, not `Clone`: it belongs to the pinned stretch of one thread.
 /// Create it with [`CpuPinned::new_unchecked`] inside the kernel's own guard (interrupts
 /// disabled, preemption disabled) and lend it out by reference, so that borrows of it end
-/// before the guard does; on bare metal [`with_interrupts_disabled`](crate::with_interrupts_disabled)
+/// before the guard does; on bare metal `with_interrupts_disabled`
 /// does exactly that.
 pub struct CpuPinned {
     /// `*mut ()` makes the token neither `Send` nor `Sync`.

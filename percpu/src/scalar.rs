@@ -104,6 +104,10 @@ impl Scalar for bool {
     }
 
     #[inline(always)]
+    #[allow(
+        clippy::transmute_int_to_bool,
+        reason = "`!= 0` would add a test and a setne to every read"
+    )]
     unsafe fn from_bits(bits: u64) -> Self {
         // SAFETY: the caller guarantees the low byte is a valid `bool` (0 or 1). A transmute
         // instead of `!= 0` keeps a read of a per-CPU `bool` to the load alone.
@@ -183,7 +187,8 @@ mod tests {
         assert_eq!((-1i8).to_bits(), 0xff);
         assert_eq!((-2i32).to_bits(), 0xffff_fffe);
         // SAFETY: every bit pattern is a valid integer.
-        assert_eq!(unsafe { i16::from_bits(0xdead_8001) }, i16::from_be_bytes([0x80, 0x01]));
+        let low_half = unsafe { i16::from_bits(0xdead_8001) };
+        assert_eq!(low_half, i16::from_be_bytes([0x80, 0x01]));
         // SAFETY: 1 is a valid `bool`.
         assert!(unsafe { bool::from_bits(true.to_bits()) });
         let value = 7u32;

@@ -1,10 +1,10 @@
-//! The traits that [`per_cpu!`](crate::per_cpu) implements for each variable's marker type.
+//! The traits that [`per_cpu!`](macro@crate::per_cpu) implements for each variable's marker type.
 //! Not part of the public API: reached through `topframe_percpu::__private` by the macro.
 
 pub use crate::scalar::Width;
 
 /// Single-instruction accessors of one scalar per-CPU variable, implemented by
-/// [`per_cpu!`](crate::per_cpu) for the variable's marker type.
+/// [`per_cpu!`](macro@crate::per_cpu) for the variable's marker type.
 ///
 /// An `asm!` `sym` operand must name the static itself, so each variable carries its own
 /// accessors; they are written once, in `__per_cpu_scalar_ops!`. Every method is one
@@ -48,7 +48,7 @@ pub unsafe trait ScalarSymbol {
 
 /// Marks a per-CPU variable that is reached by reference
 /// ([`PerCpu::get`](crate::PerCpu::get), [`PerCpu::remote`](crate::PerCpu::remote)),
-/// implemented by [`per_cpu!`](crate::per_cpu) for the variable's marker type.
+/// implemented by [`per_cpu!`](macro@crate::per_cpu) for the variable's marker type.
 ///
 /// # Safety
 ///

@@ -10,14 +10,14 @@ use crate::area;
 use crate::pinned::CpuPinned;
 use crate::scalar::{Integer, Scalar, Width};
 
-/// A per-CPU variable: the type of every static that [`per_cpu!`](crate::per_cpu) declares.
+/// A per-CPU variable: the type of every static that [`per_cpu!`](macro@crate::per_cpu) declares.
 ///
 /// The static itself is the *template* in the `topframe_percpu` linker section; each CPU
 /// works on its own copy of it in that CPU's area (see the [crate docs](crate)). `M` is the
 /// variable's marker type, which the macro names like the static and which carries the
 /// variable's `asm!` (its `sym` operand must name the static at the declaration).
 ///
-/// Two kinds, chosen by how the type is written in [`per_cpu!`](crate::per_cpu):
+/// Two kinds, chosen by how the type is written in [`per_cpu!`](macro@crate::per_cpu):
 /// - a **scalar** (`u8` ... `u64`, `usize`, `i8` ... `i64`, `isize`, `bool`, `*const T`,
 ///   `*mut T`, written as such) gets single-instruction accessors on this CPU's copy
 ///   ([`read`](Self::read), [`write`](Self::write), [`add`](Self::add), ...) and
@@ -43,7 +43,7 @@ pub struct PerCpu<T, M> {
 unsafe impl<T, M> Sync for PerCpu<T, M> {}
 
 impl<T, M> PerCpu<T, M> {
-    /// Wraps the template value. Used by [`per_cpu!`](crate::per_cpu) only.
+    /// Wraps the template value. Used by [`per_cpu!`](macro@crate::per_cpu) only.
     ///
     /// # Safety
     ///
@@ -119,15 +119,31 @@ impl<T: Scalar, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
     /// any moment.
     pub fn remote_read(&'static self, cpu: usize) -> Option<T> {
         let copy = self.remote_copy(cpu)?;
-        // SAFETY (all four): `copy` is `cpu`'s copy of a `T` of this width, inside an area
-        // that lives forever (`init_area`'s contract) and is aligned like `T`. Every other
-        // access to it is a single aligned instruction (this crate's accessors), which is
-        // atomic at this width, so treating the location as an atomic is sound.
+        // Each `from_ptr` is sound because `copy` is `cpu`'s copy of a `T` of this width,
+        // aligned like `T`, inside an area that lives forever (`init_area`'s contract), and
+        // every other access to it is a single aligned instruction (this crate's accessors),
+        // which is atomic at this width: the location may be treated as an atomic.
         let bits = match T::WIDTH {
-            Width::Byte => u64::from(unsafe { AtomicU8::from_ptr(copy.cast()) }.load(Ordering::Relaxed)),
-            Width::Word => u64::from(unsafe { AtomicU16::from_ptr(copy.cast()) }.load(Ordering::Relaxed)),
-            Width::Dword => u64::from(unsafe { AtomicU32::from_ptr(copy.cast()) }.load(Ordering::Relaxed)),
-            Width::Qword => unsafe { AtomicU64::from_ptr(copy.cast()) }.load(Ordering::Relaxed),
+            Width::Byte => {
+                // SAFETY: see above.
+                let atomic = unsafe { AtomicU8::from_ptr(copy.cast()) };
+                u64::from(atomic.load(Ordering::Relaxed))
+            }
+            Width::Word => {
+                // SAFETY: see above.
+                let atomic = unsafe { AtomicU16::from_ptr(copy.cast()) };
+                u64::from(atomic.load(Ordering::Relaxed))
+            }
+            Width::Dword => {
+                // SAFETY: see above.
+                let atomic = unsafe { AtomicU32::from_ptr(copy.cast()) };
+                u64::from(atomic.load(Ordering::Relaxed))
+            }
+            Width::Qword => {
+                // SAFETY: see above.
+                let atomic = unsafe { AtomicU64::from_ptr(copy.cast()) };
+                atomic.load(Ordering::Relaxed)
+            }
         };
         // SAFETY: the bits were loaded from a copy of a `T`.
         Some(unsafe { T::from_bits(bits) })
