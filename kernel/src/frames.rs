@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(total, 255);
         let mut taken = std::collections::BTreeSet::new();
         while let Some(frame) = frames.allocate() {
-            assert!(frame >= PAGE_SIZE && frame < MIB && frame % PAGE_SIZE == 0);
+            assert!((PAGE_SIZE..MIB).contains(&frame) && frame.is_multiple_of(PAGE_SIZE));
             assert!(taken.insert(frame), "frame {frame:#x} handed out twice");
         }
         assert_eq!(taken.len() as u64, total);
