@@ -6,8 +6,11 @@
 //! common code, which stores the other fourteen registers at their [`offsets`], calls
 //! the handler with `(&mut PtRegs, vector)` and returns with IRETQ.
 //!
-//! GS: an entry from user mode (CPL 3 in the saved CS) executes SWAPGS on the way in
-//! and out. The vectors on IST stacks (#DB, NMI, #DF, #MC) can arrive anywhere,
+//! GS: an entry from user mode (CPL 3 in the saved CS) executes SWAPGS on the way in,
+//! and so does a fault on the IRETQ to user mode (ring 0, but the user's GS is live); a
+//! return to user mode leaves through [`crate::__topframe_entry_iret_to_user`]. A handler
+//! that gets a fault on that IRETQ must not return to the faulting frame unchanged: it
+//! either rewrites the frame into a user-mode one or never returns (kills the task). The vectors on IST stacks (#DB, NMI, #DF, #MC) can arrive anywhere,
 //! including between SYSCALL and its SWAPGS, so their "paranoid" entry decides from the
 //! GS base MSR instead: the kernel's per-CPU GS bases are negative (kernel half), user
 //! GS bases never are (the kernel refuses them and does not enable FSGSBASE), so a
@@ -111,17 +114,19 @@ core::arch::global_asm!(
     "mov [rsp + {r14}], r14",
     "mov [rsp + {r15}], r15",
     "test byte ptr [rsp + {cs}], 3",        // from user mode (CPL 3)?
-    "jz .Lcommon_gs_ready",                                // no: kernel GS is already loaded
-    "swapgs",                               // yes: switch to the kernel's GS base
+    "jnz .Lcommon_from_user",               // yes: user GS is live
+    "lea rax, [rip + {iretq_to_user}]",     // a fault on the IRETQ to user mode also
+    "cmp [rsp + {rip}], rax",               // arrives in ring 0 with user GS live
+    "jne .Lcommon_gs_ready",                // neither: kernel GS is already loaded
+    ".Lcommon_from_user:",
+    "swapgs",                               // switch to the kernel's GS base
     ".Lcommon_gs_ready:",
     "mov esi, edi",                         // arg 1: vector
     "mov rdi, rsp",                         // arg 0: &mut PtRegs
     "call {handler}",
     "test byte ptr [rsp + {cs}], 3",        // returning to user mode?
-    "jz .Lcommon_exit_gs_ready",                                // no: keep kernel GS
-    "swapgs",                               // yes: give the user its GS base back
-    ".Lcommon_exit_gs_ready:",
-    "jmp __topframe_entry_restore_and_iret",
+    "jnz {iret_to_user}",                   // yes: the one IRETQ to user mode
+    "jmp .Lrestore_and_iret",               // no: back into the kernel
 
     // Paranoid entry (IST vectors): RSP points at the rdi slot.
     "__topframe_entry_paranoid:",
@@ -144,7 +149,7 @@ core::arch::global_asm!(
     "rdmsr",                                // EDX:EAX = IA32_GS_BASE
     "xor ebx, ebx",                         // EBX = 0: no SWAPGS to undo (callee-saved)
     "test edx, edx",                        // kernel bases are negative (bit 63 set)
-    "js .Lparanoid_gs_ready",                                // kernel GS already live
+    "js .Lparanoid_gs_ready",               // kernel GS already live
     "swapgs",                               // user GS was live: load the kernel's
     "mov ebx, 1",                           // and undo it on the way out
     ".Lparanoid_gs_ready:",
@@ -152,33 +157,36 @@ core::arch::global_asm!(
     "mov rdi, rsp",                         // arg 0: &mut PtRegs
     "call {handler}",
     "test ebx, ebx",                        // did the entry SWAPGS?
-    "jz __topframe_entry_restore_and_iret",                // no
+    "jz .Lrestore_and_iret",                // no
     "swapgs",                               // yes: restore the GS that was live
     // Fall through.
 
     // Restore the 15 general registers and return to the interrupted context.
-    "__topframe_entry_restore_and_iret:",
-    "mov r15, [rsp + {r15}]",
-    "mov r14, [rsp + {r14}]",
-    "mov r13, [rsp + {r13}]",
-    "mov r12, [rsp + {r12}]",
-    "mov rbp, [rsp + {rbp}]",
-    "mov rbx, [rsp + {rbx}]",
-    "mov r11, [rsp + {r11}]",
-    "mov r10, [rsp + {r10}]",
-    "mov r9, [rsp + {r9}]",
-    "mov r8, [rsp + {r8}]",
-    "mov rax, [rsp + {rax}]",
-    "mov rcx, [rsp + {rcx}]",
-    "mov rdx, [rsp + {rdx}]",
-    "mov rsi, [rsp + {rsi}]",
-    "mov rdi, [rsp + {rdi}]",
-    "add rsp, {rip}",                       // drop the registers and orig_rax: RSP at RIP
+    ".Lrestore_and_iret:",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbp",
+    "pop rbx",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rax",
+    "pop rcx",
+    "pop rdx",
+    "pop rsi",
+    "pop rdi",
+    "add rsp, {orig_rax_size}",             // drop orig_rax: RSP at RIP
     "iretq",                                // RIP, CS, RFLAGS, RSP, SS from the frame
     ".popsection",
 
     handler = sym __topframe_entry_interrupt,
+    iret_to_user = sym crate::return_to_user::__topframe_entry_iret_to_user,
+    iretq_to_user = sym crate::return_to_user::__topframe_entry_iret_to_user_iretq,
     msr_gs_base = const 0xc000_0101u32,
+    orig_rax_size = const offsets::RIP - offsets::ORIG_RAX,
     r15 = const offsets::R15,
     r14 = const offsets::R14,
     r13 = const offsets::R13,

@@ -7,7 +7,7 @@
 //! the kernel image base), enters long mode and calls [`crate::start_kernel`] on the boot
 //! stack. Rust then builds the real page tables and leaves these behind.
 
-use crate::gdt::{KERNEL_CS, KERNEL_DS};
+use topframe_entry::{KERNEL_CS, KERNEL_DS};
 use topframe_kernel::layout::{DIRECT_MAP_BASE, KERNEL_IMAGE_BASE};
 
 /// Bytes of the boot CPU's first stack (in .bss; Rust moves to a guarded stack early).

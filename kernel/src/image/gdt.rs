@@ -21,13 +21,10 @@ use x86_64::registers::segmentation::SegmentSelector;
 use x86_64::structures::gdt::{Descriptor, DescriptorFlags, GlobalDescriptorTable};
 use x86_64::structures::tss::TaskStateSegment;
 
-pub const KERNEL32_CS: u16 = 0x08;
-pub const KERNEL_CS: u16 = 0x10;
-pub const KERNEL_DS: u16 = 0x18;
-pub const USER32_CS: u16 = 0x23;
-pub const USER_DS: u16 = 0x2b;
-pub const USER_CS: u16 = 0x33;
-pub const TSS_SELECTOR: u16 = 0x40;
+use topframe_entry::{KERNEL_CS, KERNEL_DS, KERNEL32_CS, USER_CS, USER_DS, USER32_CS};
+
+/// The TSS descriptor: `GDT_ENTRY_TSS` (8) * 8.
+pub const TSS_SELECTOR: u64 = 0x40;
 
 /// GDT slots: Linux's first ten (TSS at index 8, two slots).
 const GDT_ENTRIES: usize = 10;
@@ -87,9 +84,9 @@ pub fn load(ist_tops: [VirtAddr; IST_STACKS]) -> &'static mut CpuTables {
         (tables.gdt.append(tss), TSS_SELECTOR),
     ];
     for (selector, expected) in selectors {
-        // Index 7's null descriptor gets RPL 0; compare the index and RPL the CPU will use.
+        // Compare indexes (index 7's null descriptor gets RPL 0, the others their DPL).
         assert_eq!(
-            selector.0 & !3,
+            u64::from(selector.0) & !3,
             expected & !3,
             "GDT layout differs from Linux's"
         );
@@ -99,14 +96,14 @@ pub fn load(ist_tops: [VirtAddr; IST_STACKS]) -> &'static mut CpuTables {
     unsafe { tables.gdt.load_unsafe() };
     // SAFETY: the selectors name the descriptors just loaded.
     unsafe {
-        CS::set_reg(SegmentSelector(KERNEL_CS));
-        SS::set_reg(SegmentSelector(KERNEL_DS));
+        CS::set_reg(SegmentSelector(KERNEL_CS as u16));
+        SS::set_reg(SegmentSelector(KERNEL_DS as u16));
         DS::set_reg(SegmentSelector(0));
         ES::set_reg(SegmentSelector(0));
         // Loading FS/GS selectors clears their bases; per-CPU GS base is set after this.
         FS::set_reg(SegmentSelector(0));
         GS::set_reg(SegmentSelector(0));
-        load_tss(SegmentSelector(TSS_SELECTOR));
+        load_tss(SegmentSelector(TSS_SELECTOR as u16));
     }
     tables
 }

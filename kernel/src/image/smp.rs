@@ -1,11 +1,12 @@
 //! Bringing every CPU online: per-CPU setup (shared by the boot CPU and the others) and
 //! the INIT-SIPI-SIPI start of each application processor through a real-mode trampoline.
 
-use crate::gdt::{self, IST_STACKS, KERNEL_CS, KERNEL_DS};
+use crate::gdt::{self, IST_STACKS};
 use crate::memory::{paging, stacks};
 use crate::{apic, cpu, idt, tsc};
 use alloc::alloc::alloc_zeroed;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use topframe_entry::{KERNEL_CS, KERNEL_DS};
 use topframe_kernel::MAX_CPUS;
 use topframe_kernel::layout::{LARGE_PAGE_SIZE, PAGE_SIZE, phys_to_direct};
 use topframe_sched::{AtomicCpuSet, CpuSet};
