@@ -67,7 +67,11 @@ pub fn hardware_kvm(kvm_opens: bool, cpuinfo: &str, modules: &str) -> Result<(),
         .lines()
         .filter_map(|line| line.split_once(':'))
         .filter(|(key, _)| key.trim() == "flags")
-        .any(|(_, flags)| flags.split_whitespace().any(|flag| flag == "vmx" || flag == "svm"));
+        .any(|(_, flags)| {
+            flags
+                .split_whitespace()
+                .any(|flag| flag == "vmx" || flag == "svm")
+        });
     if !kvm_opens {
         Err(NoHardwareKvm::KvmDoesNotOpen)
     } else if pvm_loaded {

@@ -29,14 +29,18 @@ pub enum Command {
     /// Build the kernel, boot it in QEMU and stream its console and decoded defmt log
     /// (`  log|` lines); exit with the kernel's status (124 on timeout, 1 if QEMU ends
     /// without the kernel's status line).
-    #[command(after_help = "Environment: DEFMT_LOG sets the kernel's defmt log level at \
-build time (trace, debug, info, warn, error; default info when unset).")]
+    #[command(
+        after_help = "Environment: DEFMT_LOG sets the kernel's defmt log level at \
+build time (trace, debug, info, warn, error; default info when unset)."
+    )]
     Qemu(QemuArgs),
     /// Run everything: host tests, lints, the per-CPU codegen check and the QEMU suite of
     /// tests/qemu-suite.toml (under TCG); ends with one line `N passed, N failed`.
-    #[command(after_help = "Logs of each QEMU run are kept under target/xtask/test/<run>/.\n\
+    #[command(
+        after_help = "Logs of each QEMU run are kept under target/xtask/test/<run>/.\n\
 Environment: DEFMT_LOG sets the kernel's defmt log level at build time (default info when \
-unset).")]
+unset)."
+    )]
     Test(TestArgs),
 }
 
@@ -142,9 +146,24 @@ mod tests {
     #[test]
     fn qemu_flags() {
         let args = qemu_args(&[
-            "qemu", "--smp", "16", "--strategy", "lazy", "--accel", "tcg", "--apic", "xapic",
-            "--release", "--timeout", "5", "--cmdline", "selftest", "--qemu-arg", "-s",
-            "--qemu-arg", "-S",
+            "qemu",
+            "--smp",
+            "16",
+            "--strategy",
+            "lazy",
+            "--accel",
+            "tcg",
+            "--apic",
+            "xapic",
+            "--release",
+            "--timeout",
+            "5",
+            "--cmdline",
+            "selftest",
+            "--qemu-arg",
+            "-s",
+            "--qemu-arg",
+            "-S",
         ]);
         assert_eq!(args.smp, 16);
         assert_eq!(args.strategy, Strategy::Lazy);
@@ -160,7 +179,10 @@ mod tests {
     fn cpu_count_range_is_enforced() {
         let max = topframe_kernel::MAX_CPUS.to_string();
         assert_eq!(qemu_args(&["qemu", "--smp", "1"]).smp, 1);
-        assert_eq!(qemu_args(&["qemu", "--smp", &max]).smp, topframe_kernel::MAX_CPUS);
+        assert_eq!(
+            qemu_args(&["qemu", "--smp", &max]).smp,
+            topframe_kernel::MAX_CPUS
+        );
         let over = (topframe_kernel::MAX_CPUS + 1).to_string();
         for bad in ["0", over.as_str(), "-1", "four"] {
             let error = parse(&["qemu", &format!("--smp={bad}")]).expect_err(bad);

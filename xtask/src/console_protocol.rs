@@ -72,11 +72,17 @@ mod tests {
         );
         assert_eq!(
             selftest_line("[selftest] frames ... FAILED"),
-            Some(SelftestLine::Failed { name: "frames", reason: "" })
+            Some(SelftestLine::Failed {
+                name: "frames",
+                reason: ""
+            })
         );
         assert_eq!(
             selftest_line("[selftest] 12 passed, 0 failed"),
-            Some(SelftestLine::Summary { passed: 12, failed: 0 })
+            Some(SelftestLine::Summary {
+                passed: 12,
+                failed: 0
+            })
         );
     }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::ValueEnum;
 use serde::Deserialize;
 
@@ -13,7 +13,9 @@ use crate::workspace;
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
 /// How the entry code fills the top of the register frame (see DESIGN.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, ValueEnum, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, ValueEnum, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// CompleteFrame (Linux >= 4.1): every entry writes SS, CS, RCX, EFLAGS and RSP.
@@ -76,12 +78,17 @@ impl KernelVariant {
             .join("topframe-kernel")
     }
 
-    /// Builds the image and returns the path of its ELF. With `CargoOutput::Captured` a failed
-    /// build's error carries cargo's whole stderr.
+    /// Builds the image and returns the path of its ELF. With `CargoOutput::Captured` the root
+    /// cause of a failed build's error is cargo's output.
     pub fn build(&self, output: CargoOutput) -> Result<PathBuf> {
         let mut cargo = workspace::cargo();
         cargo.args(["build", "-p", "topframe-kernel", "--bin", "topframe-kernel"]);
-        cargo.args(["--target", KERNEL_TARGET, "--features", &self.features().join(",")]);
+        cargo.args([
+            "--target",
+            KERNEL_TARGET,
+            "--features",
+            &self.features().join(","),
+        ]);
         cargo.arg("--target-dir").arg(self.target_dir());
         if self.release {
             cargo.arg("--release");
@@ -90,22 +97,25 @@ impl KernelVariant {
         if std::env::var_os("DEFMT_LOG").is_none() {
             cargo.env("DEFMT_LOG", "info");
         }
-        let failed = match output {
+        let failure = format!("building the kernel ({}) failed", self.name());
+        match output {
             CargoOutput::Shown => {
                 let status = cargo.status().context("cannot run cargo")?;
-                (!status.success()).then(|| "; cargo's errors are above".to_string())
+                if !status.success() {
+                    bail!("{failure}; cargo's errors are above");
+                }
             }
             CargoOutput::Captured => {
                 let result = cargo
                     .stdin(Stdio::null())
                     .output()
                     .context("cannot run cargo")?;
-                (!result.status.success())
-                    .then(|| format!(":\n{}", String::from_utf8_lossy(&result.stderr).trim_end()))
+                if !result.status.success() {
+                    // The root cause is cargo's output, the context says what failed.
+                    let cargo_output = String::from_utf8_lossy(&result.stderr);
+                    return Err(anyhow!(cargo_output.trim_end().to_string()).context(failure));
+                }
             }
-        };
-        if let Some(details) = failed {
-            bail!("building the kernel ({}) failed{details}", self.name());
         }
         let elf = self.elf_path();
         if !elf.is_file() {

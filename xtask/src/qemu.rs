@@ -25,6 +25,7 @@ pub const QEMU: &str = "qemu-system-x86_64";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Apic {
+    /// The CPU model as it is: x2APIC where QEMU offers it (TCG does from QEMU 8.0).
     #[default]
     X2apic,
     /// The CPU model without x2APIC (`-cpu max,-x2apic`), so the kernel uses xAPIC MMIO.
@@ -62,14 +63,24 @@ impl Machine {
         }
         let (accel, cpu_model) = match self.accel {
             Accel::Kvm => (os(&["-accel", "kvm"]), "host"),
-            Accel::TcgIcount => (os(&["-accel", "tcg", "-icount", "shift=0,sleep=off"]), "max"),
+            Accel::TcgIcount => (
+                os(&["-accel", "tcg", "-icount", "shift=0,sleep=off"]),
+                "max",
+            ),
             Accel::TcgMultiThreaded => (os(&["-accel", "tcg,thread=multi"]), "max"),
         };
         let cpu = match self.apic {
             Apic::X2apic => cpu_model.to_string(),
             Apic::Xapic => format!("{cpu_model},-x2apic"),
         };
-        let mut args = os(&["-machine", "q35", "-m", "512M", "-smp", &self.cpus.to_string()]);
+        let mut args = os(&[
+            "-machine",
+            "q35",
+            "-m",
+            "512M",
+            "-smp",
+            &self.cpus.to_string(),
+        ]);
         args.extend(accel);
         args.extend(os(&["-cpu", &cpu, "-kernel"]));
         args.push(self.kernel.clone().into());
@@ -94,7 +105,7 @@ impl Machine {
 }
 
 /// One line of output from a boot, in the order xtask received them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Line {
     /// The kernel's console (COM1), without the line ending.
     Console(String),
@@ -143,7 +154,7 @@ pub fn boot(
         .spawn()
         .map_err(|error| match error.kind() {
             ErrorKind::NotFound => anyhow::anyhow!(
-                "{QEMU} not found; install QEMU 8.0 or newer (cargo xtask explains how)"
+                "{QEMU} not found; install QEMU 8.0 or newer (Debian: the qemu-system-x86 package)"
             ),
             _ => anyhow::Error::new(error).context(format!("cannot start {QEMU}")),
         })?;
@@ -329,7 +340,10 @@ mod tests {
         );
         assert!(mttcg.contains("-serial stdio -serial null -s"), "{mttcg}");
         let kvm = joined(&machine(Accel::Kvm, Apic::Xapic), None);
-        assert!(kvm.contains("-accel kvm -cpu host,-x2apic -kernel"), "{kvm}");
+        assert!(
+            kvm.contains("-accel kvm -cpu host,-x2apic -kernel"),
+            "{kvm}"
+        );
     }
 
     #[test]

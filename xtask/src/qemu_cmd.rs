@@ -60,7 +60,7 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
         Ending::NoStatusLine(qemu_status) => {
             eprintln!(
                 "error: QEMU ended ({qemu_status}) without the kernel's `topframe: exit status` \
-                 line (a triple fault, or a crash before the console?)"
+                 line: a QEMU error (above) or a kernel crash such as a triple fault"
             );
             ExitCode::FAILURE
         }

@@ -64,14 +64,14 @@ fn ensure_rust_target() -> Result<()> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct QemuVersion {
+struct QemuVersion {
     major: u32,
     minor: u32,
 }
 
 /// The version in `qemu-system-x86_64 --version` output
 /// (`QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)`).
-pub fn parse_qemu_version(output: &str) -> Option<QemuVersion> {
+fn parse_qemu_version(output: &str) -> Option<QemuVersion> {
     static VERSION: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"version (\d+)\.(\d+)").expect("valid regex"));
     let captures = VERSION.captures(output)?;
@@ -105,7 +105,12 @@ fn ensure_qemu() -> Result<()> {
         install_qemu_from_backports()?;
         return match installed_qemu_version() {
             Some(version) if version >= MINIMUM_QEMU => Ok(()),
-            _ => bail!("installed qemu-system-x86 from bookworm-backports, but {problem} still"),
+            _ => bail!(
+                "{QEMU} is still missing or older than {}.{} after installing qemu-system-x86 \
+                 from bookworm-backports; check which {QEMU} comes first in PATH",
+                MINIMUM_QEMU.major,
+                MINIMUM_QEMU.minor
+            ),
         };
     }
     if bookworm {
@@ -151,7 +156,13 @@ fn install_qemu_from_backports() -> Result<()> {
             .with_context(|| format!("cannot write {BACKPORTS_SOURCE_PATH}"))?;
     }
     run_apt_get(&["update"])?;
-    run_apt_get(&["install", "-y", "-t", "bookworm-backports", "qemu-system-x86"])
+    run_apt_get(&[
+        "install",
+        "-y",
+        "-t",
+        "bookworm-backports",
+        "qemu-system-x86",
+    ])
 }
 
 fn run_apt_get(args: &[&str]) -> Result<()> {
@@ -178,12 +189,18 @@ mod tests {
                          Copyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers";
         assert_eq!(
             parse_qemu_version(backports),
-            Some(QemuVersion { major: 10, minor: 0 })
+            Some(QemuVersion {
+                major: 10,
+                minor: 0
+            })
         );
         let bookworm = parse_qemu_version("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7)");
         assert_eq!(bookworm, Some(QemuVersion { major: 7, minor: 2 }));
         assert!(bookworm < Some(MINIMUM_QEMU));
         assert!(Some(QemuVersion { major: 8, minor: 0 }) >= Some(MINIMUM_QEMU));
-        assert_eq!(parse_qemu_version("bash: qemu-system-x86_64: not found"), None);
+        assert_eq!(
+            parse_qemu_version("bash: qemu-system-x86_64: not found"),
+            None
+        );
     }
 }

@@ -96,8 +96,11 @@ pub fn load(path: &Path) -> Result<Vec<Run>> {
 /// Parses suite text; an error reads `<line>:<column>: <what>` or ` run "<name>": <what>`.
 fn parse(text: &str) -> Result<Vec<Run>, String> {
     let suite: SuiteFile = toml::from_str(text).map_err(|error| {
-        let (line, column) = error.span().map_or((1, 1), |span| line_and_column(text, span.start));
-        format!("{line}:{column}: {}", error.message().trim_end())
+        let (line, column) = error
+            .span()
+            .map_or((1, 1), |span| line_and_column(text, span.start));
+        let message: Vec<&str> = error.message().lines().collect();
+        format!("{line}:{column}: {}", message.join("; "))
     })?;
     let mut names = HashSet::new();
     for run in &suite.run {
@@ -133,7 +136,9 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// The runs `cargo xtask test` boots: all of them with `--full`, else those not `full_only`.
 pub fn selected(runs: Vec<Run>, full: bool) -> Vec<Run> {
-    runs.into_iter().filter(|run| full || !run.full_only).collect()
+    runs.into_iter()
+        .filter(|run| full || !run.full_only)
+        .collect()
 }
 
 impl Run {
@@ -312,6 +317,27 @@ full_only = true   # only with --full
     }
 
     #[test]
+    fn load_errors_name_the_file_and_are_usage_errors() {
+        let path = std::env::temp_dir().join(format!("xtask-suite-{}.toml", std::process::id()));
+        std::fs::write(&path, "[[run]]\nname = \"a\"\nsmpp = 4\n").unwrap();
+        let error = load(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(error.is::<UsageError>());
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("{}:3:1: unknown field `smpp`", path.display())),
+            "{message}"
+        );
+        let missing = load(Path::new("/nonexistent/qemu-suite.toml")).unwrap_err();
+        assert!(missing.is::<UsageError>());
+        assert!(
+            missing
+                .to_string()
+                .starts_with("cannot read /nonexistent/qemu-suite.toml: ")
+        );
+    }
+
+    #[test]
     fn an_empty_file_has_no_runs() {
         assert!(parse("# nothing yet\n").unwrap().is_empty());
     }
@@ -323,7 +349,10 @@ full_only = true   # only with --full
     #[test]
     fn unknown_fields_are_errors() {
         let message = error("[[run]]\nname = \"a\"\nsmpp = 4\n");
-        assert!(message.starts_with("3:1: unknown field `smpp`"), "{message}");
+        assert!(
+            message.starts_with("3:1: unknown field `smpp`"),
+            "{message}"
+        );
         assert!(!message.contains('\n'), "{message}");
         assert!(error("[[runs]]\nname = \"a\"\n").contains("unknown field `runs`"));
     }
@@ -341,7 +370,10 @@ full_only = true   # only with --full
     #[test]
     fn bad_runs_are_errors() {
         assert!(error("[[run]]\nname = \"a\"\nsmp = 0\n").contains("run \"a\": smp: 0 CPUs"));
-        let too_many = format!("[[run]]\nname = \"a\"\nsmp = {}\n", topframe_kernel::MAX_CPUS + 1);
+        let too_many = format!(
+            "[[run]]\nname = \"a\"\nsmp = {}\n",
+            topframe_kernel::MAX_CPUS + 1
+        );
         assert!(error(&too_many).contains("outside the supported range"));
         assert!(error("[[run]]\nname = \"a b\"\n").contains("letters, digits"));
         assert!(error("[[run]]\nname = \"a\"\n[[run]]\nname = \"a\"\n").contains("used twice"));
@@ -370,7 +402,8 @@ full_only = true   # only with --full
 
     #[test]
     fn boot_problems_are_all_reported() {
-        let console = lines("[selftest] heap ... FAILED: out of memory\n[selftest] 0 passed, 1 failed");
+        let console =
+            lines("[selftest] heap ... FAILED: out of memory\n[selftest] 0 passed, 1 failed");
         let verdict = first_run()
             .boot_verdict(&Ending::KernelStatus(1), &console)
             .unwrap_err();
@@ -427,6 +460,9 @@ full_only = true   # only with --full
         let verdict = run
             .boot_verdict(&Ending::NoStatusLine(ExitStatus::from_raw(0)), &console)
             .unwrap_err();
-        assert!(verdict.starts_with("QEMU ended (exit status: 0) without"), "{verdict}");
+        assert!(
+            verdict.starts_with("QEMU ended (exit status: 0) without"),
+            "{verdict}"
+        );
     }
 }

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use regex::Regex;
+use topframe_percpu::PROBE_SYMBOL_PREFIX;
 
 use crate::cli::TestArgs;
-use crate::codegen_check::{self, PROBE_PREFIX};
+use crate::codegen_check;
 use crate::console_protocol::{self, SelftestLine};
 use crate::defmt_log::LogDecoder;
 use crate::kernel_build::{CargoOutput, KERNEL_TARGET, KernelVariant, Strategy};
@@ -57,7 +58,12 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         // host tests and lints run.
         let builds: Vec<_> = variants
             .iter()
-            .map(|variant| (*variant, scope.spawn(|| variant.build(CargoOutput::Captured))))
+            .map(|variant| {
+                (
+                    *variant,
+                    scope.spawn(|| variant.build(CargoOutput::Captured)),
+                )
+            })
             .collect();
         host_tests(&report);
         lints(&report);
@@ -113,7 +119,12 @@ impl Report {
     /// The ELF of a kernel build; a failed build is shown once, and its runs then fail.
     fn build_result(&self, built: Result<PathBuf>) -> Option<PathBuf> {
         built
-            .map_err(|error| self.block(&format!("error: {}", tail(&format!("{error:#}"), TAIL_LINES))))
+            .map_err(|error| {
+                self.block(&format!(
+                    "error: {error}\n{}",
+                    tail(&error.root_cause().to_string(), TAIL_LINES)
+                ));
+            })
             .ok()
     }
 
@@ -134,17 +145,18 @@ fn tail(text: &str, count: usize) -> String {
     lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
-/// Runs a cargo command with its output captured; `Err` holds the end of its output.
-fn cargo_case(args: &[&str]) -> Result<String, String> {
+/// Runs `cargo <args>` (split at spaces) with its output captured; `Err` holds the end of
+/// its output.
+fn cargo_case(args: &str) -> Result<(), String> {
     let output = workspace::cargo()
-        .args(args)
+        .args(args.split_whitespace())
         .stdin(Stdio::null())
         .output()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.success() {
-        Ok(stdout)
+        Ok(())
     } else {
+        let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         Err(tail(&format!("{stdout}{stderr}"), TAIL_LINES))
     }
@@ -177,9 +189,10 @@ fn parse_libtest(output: &str) -> LibtestSummary {
 }
 
 fn host_tests(report: &Report) {
-    println!("host tests: cargo test --workspace");
+    // Every test binary runs even when one fails, so the totals are complete.
+    println!("host tests: cargo test --workspace --no-fail-fast");
     let output = workspace::cargo()
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .stdin(Stdio::null())
         .output();
     let output = match output {
@@ -194,7 +207,11 @@ fn host_tests(report: &Report) {
     report.add(summary.passed, summary.failed);
     println!(
         "{} host tests: {} passed, {} failed",
-        if summary.failed == 0 { "ok    " } else { "FAILED" },
+        if summary.failed == 0 {
+            "ok    "
+        } else {
+            "FAILED"
+        },
         summary.passed,
         summary.failed
     );
@@ -205,7 +222,10 @@ fn host_tests(report: &Report) {
         // A build error, or a test binary that died without its summary.
         report.case(
             "host/cargo-test",
-            Err(format!("cargo test --workspace ended with {}", output.status)),
+            Err(format!(
+                "cargo test --workspace --no-fail-fast ended with {}",
+                output.status
+            )),
         );
     }
     if !output.status.success() {
@@ -215,25 +235,24 @@ fn host_tests(report: &Report) {
 }
 
 fn lints(report: &Report) {
-    let kernel_features = "image,selftest";
-    let lints: [(&str, &[&str]); 3] = [
-        ("lint/fmt", &["fmt", "--all", "--", "--check"]),
+    let lints = [
+        ("lint/fmt", "fmt --all -- --check".to_string()),
         (
             "lint/clippy-workspace",
-            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            "clippy --workspace --all-targets -- -D warnings".to_string(),
         ),
         (
             "lint/clippy-kernel",
-            &[
-                "clippy", "-p", "topframe-kernel", "--bin", "topframe-kernel", "--target",
-                KERNEL_TARGET, "--features", kernel_features, "--", "-D", "warnings",
-            ],
+            format!(
+                "clippy -p topframe-kernel --bin topframe-kernel --target {KERNEL_TARGET} \
+                 --features image,selftest -- -D warnings"
+            ),
         ),
     ];
     for (name, args) in lints {
-        println!("lint: cargo {}", args.join(" "));
-        match cargo_case(args) {
-            Ok(_) => report.case(name, Ok(())),
+        println!("lint: cargo {args}");
+        match cargo_case(&args) {
+            Ok(()) => report.case(name, Ok(())),
             Err(output) => {
                 report.case(name, Err("see below".to_string()));
                 report.block(&output);
@@ -243,7 +262,10 @@ fn lints(report: &Report) {
 }
 
 fn codegen(report: &Report, kernel: Option<&Path>) {
-    println!("codegen: {PROBE_PREFIX}* in {}", CODEGEN_VARIANT.name());
+    println!(
+        "codegen: {PROBE_SYMBOL_PREFIX}* in {}",
+        CODEGEN_VARIANT.name()
+    );
     let Some(kernel) = kernel else {
         report.case(
             "codegen/percpu-probes",
@@ -257,7 +279,7 @@ fn codegen(report: &Report, kernel: Option<&Path>) {
             for probe in probes {
                 report.case(
                     &format!("codegen/{}", probe.name),
-                    codegen_check::check_probe(&probe.instructions),
+                    codegen_check::check_probe(&probe.name, &probe.instructions),
                 );
             }
         }
@@ -301,7 +323,10 @@ struct RunOutput {
 fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>) {
     let boot_case = format!("{}/boot", run.name);
     let Some(kernel) = kernel else {
-        report.case(&boot_case, Err("the kernel build failed (above)".to_string()));
+        report.case(
+            &boot_case,
+            Err("the kernel build failed (above)".to_string()),
+        );
         return;
     };
     let log = match LogDecoder::from_elf(kernel) {

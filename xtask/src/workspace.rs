@@ -24,4 +24,3 @@ pub fn cargo() -> Command {
     command.current_dir(root());
     command
 }
-

@@ -44,7 +44,7 @@ pub fn frequency_hz() -> u64 {
 
 /// Busy-wait at least `microseconds`.
 pub fn delay_us(microseconds: u64) {
-    let ticks = frequency_hz().max(1_000_000) / 1_000_000 * microseconds;
+    let ticks = (u128::from(frequency_hz().max(1_000_000)) * u128::from(microseconds)).div_ceil(1_000_000) as u64;
     let start = read();
     while read().wrapping_sub(start) < ticks {
         core::hint::spin_loop();
