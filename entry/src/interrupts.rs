@@ -3,14 +3,18 @@
 //! Each vector has a 16-byte stub at `stub_address(vector)`: `cld`, `push $-1` into the
 //! `orig_rax` slot when the CPU pushed no error code (the error code lands there
 //! otherwise), `push %rdi` into the `rdi` slot, the vector into EDI, and a jump to the
-//! common code, which stores the other fourteen registers at their [`offsets`], calls
-//! the handler with `(&mut PtRegs, vector)` and returns with IRETQ.
+//! common code, which clears AC (CLAC: SMAP protects user memory even when the
+//! interrupted code was copying from it; see [`crate::smap`]), stores the other fourteen
+//! registers at their [`offsets`], calls the handler with `(&mut PtRegs, vector)` and
+//! returns with IRETQ.
 //!
 //! GS: an entry from user mode (CPL 3 in the saved CS) executes SWAPGS on the way in,
 //! and so does a fault on the IRETQ to user mode (ring 0, but the user's GS is live); a
 //! return to user mode leaves through [`crate::__topframe_entry_iret_to_user`]. A handler
 //! that gets a fault on that IRETQ must not return to the faulting frame unchanged: it
-//! either rewrites the frame into a user-mode one or never returns (kills the task). The vectors on IST stacks (#DB, NMI, #DF, #MC) can arrive anywhere,
+//! either rewrites the frame into a user-mode one or never returns (kills the task).
+//!
+//! The vectors on IST stacks (#DB, NMI, #DF, #MC) can arrive anywhere,
 //! including between SYSCALL and its SWAPGS, so their "paranoid" entry decides from the
 //! GS base MSR instead: the kernel's per-CPU GS bases are negative (kernel half), user
 //! GS bases never are (the kernel refuses them and does not enable FSGSBASE), so a
@@ -98,6 +102,10 @@ core::arch::global_asm!(
 
     // Common entry: RSP points at the rdi slot.
     "__topframe_entry_common:",
+    "2: clac",                              // user memory off limits (SMAP), even if the
+    ".pushsection topframe_smap_sites, \"a\"", // interrupted code was copying from user
+    ".quad 2b",
+    ".popsection",
     "sub rsp, {rdi}",                       // RSP = start of PtRegs
     "mov [rsp + {rsi}], rsi",               // save the 14 registers not yet saved
     "mov [rsp + {rdx}], rdx",
@@ -130,6 +138,10 @@ core::arch::global_asm!(
 
     // Paranoid entry (IST vectors): RSP points at the rdi slot.
     "__topframe_entry_paranoid:",
+    "2: clac",                              // user memory off limits (SMAP)
+    ".pushsection topframe_smap_sites, \"a\"",
+    ".quad 2b",
+    ".popsection",
     "sub rsp, {rdi}",                       // RSP = start of PtRegs
     "mov [rsp + {rsi}], rsi",               // save the 14 registers not yet saved
     "mov [rsp + {rdx}], rdx",

@@ -26,6 +26,7 @@ pub mod interrupts;
 mod pt_regs;
 mod return_to_user;
 mod selectors;
+pub mod smap;
 mod strategy;
 pub mod syscall;
 mod work;

@@ -125,8 +125,7 @@ impl Handler for DirectMapHandler {
     }
 
     fn nanos_since_boot(&self) -> u64 {
-        let hz = crate::tsc::frequency_hz().max(1);
-        (u128::from(crate::tsc::read()) * 1_000_000_000 / u128::from(hz)) as u64
+        crate::tsc::nanoseconds()
     }
     fn stall(&self, microseconds: u64) {
         crate::tsc::delay_us(microseconds);

@@ -43,6 +43,11 @@ pub fn print(arguments: fmt::Arguments) {
     let _ = CONSOLE.lock().write_fmt(arguments);
 }
 
+/// Write raw bytes (user output that is not UTF-8) to the console.
+pub fn print_bytes(bytes: &[u8]) {
+    CONSOLE.lock().uart.send_bytes_exact(bytes);
+}
+
 /// Write a panic report even if the console lock is held by a CPU that will never
 /// release it (the panicking CPU itself, or one that stopped).
 pub fn print_for_panic(arguments: fmt::Arguments) {

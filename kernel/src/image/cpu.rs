@@ -95,3 +95,20 @@ pub fn init() -> Features {
     }
     features
 }
+
+/// On a CPU without SMAP, CLAC and STAC raise #UD: turn every recorded one into a NOP
+/// (through the direct map's writable alias of the kernel text). Boot CPU, once, before
+/// the first interrupt or user copy.
+pub fn patch_smap_sites(features: &Features) {
+    if features.smap {
+        return;
+    }
+    for &site in topframe_entry::smap::smap_instruction_sites() {
+        let physical = topframe_kernel::layout::image_to_phys(site)
+            .expect("SMAP sites are in the kernel image");
+        let alias = topframe_kernel::layout::phys_to_direct(physical) as *mut [u8; 3];
+        // SAFETY: the site is a 3-byte CLAC/STAC in kernel text, rewritten before any CPU
+        // can execute it (no other CPU runs yet; this CPU takes no interrupts yet).
+        unsafe { alias.write_volatile(topframe_entry::smap::NOP3) };
+    }
+}

@@ -107,3 +107,25 @@ pub fn load(ist_tops: [VirtAddr; IST_STACKS]) -> &'static mut CpuTables {
     }
     tables
 }
+
+topframe_percpu::per_cpu! {
+    /// This CPU's descriptor tables (set once the per-CPU area exists).
+    static CPU_TABLES: *mut CpuTables = core::ptr::null_mut();
+}
+
+/// Remember this CPU's tables (after its per-CPU area is live).
+pub fn remember(tables: &'static mut CpuTables) {
+    CPU_TABLES.write(tables);
+}
+
+/// The stack the CPU switches to on an interrupt or exception from user mode (TSS.RSP0).
+pub fn set_kernel_stack(stack_top: u64) {
+    let tables = CPU_TABLES.read();
+    assert!(!tables.is_null(), "per-CPU tables not set up");
+    // SAFETY: the tables are this CPU's (leaked at bring-up) and only this CPU writes
+    // them; the TSS is packed, so the array is copied in whole.
+    unsafe {
+        (*tables).tss.privilege_stack_table =
+            [VirtAddr::new(stack_top), VirtAddr::zero(), VirtAddr::zero()]
+    };
+}

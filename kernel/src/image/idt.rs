@@ -59,6 +59,10 @@ fn build() -> InterruptDescriptorTable {
         for vector in 32..=255u8 {
             idt[vector].set_handler_addr(stub(vector));
         }
+        // int $0x80: Linux's i386 system calls, reachable from user mode.
+        idt[crate::syscall::I386_VECTOR]
+            .set_handler_addr(stub(crate::syscall::I386_VECTOR))
+            .set_privilege_level(x86_64::PrivilegeLevel::Ring3);
     }
     idt
 }

@@ -16,17 +16,22 @@ mod console;
 mod cpu;
 mod gdt;
 mod idt;
+mod initramfs;
 mod log;
 mod memory;
 mod panic;
 mod power;
+mod process;
+mod rtc;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod serial;
 mod smp;
 mod sync;
+mod syscall;
 mod traps;
 mod tsc;
+mod user;
 
 use alloc::boxed::Box;
 use topframe_kernel::cmdline::{Cmdline, Setting};
@@ -127,7 +132,10 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
     defmt::info!("boot complete: {=usize} CPUs online", smp::online().len());
 
     let cmdline = Cmdline(boot.cmdline());
-    power::exit(run_workload(cmdline))
+    if cmdline.get("syscall_slow_path") == Setting::Flag {
+        syscall::force_slow_path();
+    }
+    power::exit(run_workload(cmdline, &boot))
 }
 
 /// The entry strategy this kernel was built with.
@@ -140,9 +148,9 @@ fn entry_strategy() -> &'static str {
 }
 
 /// What the command line asks for; returns the exit status.
-fn run_workload(cmdline: Cmdline) -> u32 {
+fn run_workload(cmdline: Cmdline, boot: &BootInfo) -> u32 {
     match cmdline.get("selftest") {
-        Setting::Absent => 0,
+        Setting::Absent => run_programs(cmdline, boot),
         #[cfg(feature = "selftest")]
         Setting::Flag => u32::from(selftest::run(None).1 > 0),
         #[cfg(feature = "selftest")]
@@ -152,5 +160,73 @@ fn run_workload(cmdline: Cmdline) -> u32 {
             println!("this kernel was built without self tests (cargo feature `selftest`)");
             1
         }
+    }
+}
+
+/// The environment every program starts with (Linux gives init HOME and TERM).
+const ENVIRONMENT: [&[u8]; 2] = [b"HOME=/", b"TERM=linux"];
+
+/// Run `/init` (or `init=PATH`) with the arguments after ` -- `, or with `runlist`
+/// every line of `/runlist` (`PATH ARGS...`) in turn. Returns init's status (128 +
+/// signal when killed), 0 after a run list, 0 without an initramfs.
+fn run_programs(cmdline: Cmdline, boot: &BootInfo) -> u32 {
+    let Some(archive) = initramfs::archive(boot) else {
+        return 0;
+    };
+    if cmdline.get("runlist") == Setting::Flag {
+        let Some(list) = initramfs::read_file(archive, "/runlist") else {
+            println!("runlist: no /runlist in the initramfs");
+            return 1;
+        };
+        let list = core::str::from_utf8(&list).unwrap_or("");
+        for line in list.lines().filter(|line| !line.trim().is_empty()) {
+            let words: alloc::vec::Vec<&str> = line.split_ascii_whitespace().collect();
+            match run_program(archive, words[0], &words) {
+                Some(status) => println!("[run] {}: {}", words[0], describe(status)),
+                None => println!("[run] {}: could not start", words[0]),
+            }
+        }
+        return 0;
+    }
+    let path = match cmdline.get("init") {
+        Setting::Value(path) => path,
+        _ => "/init",
+    };
+    let arguments = boot
+        .cmdline()
+        .split_once(" -- ")
+        .map_or("", |(_, after)| after);
+    let argv: alloc::vec::Vec<&str> = core::iter::once(path)
+        .chain(arguments.split_ascii_whitespace())
+        .collect();
+    match run_program(archive, path, &argv) {
+        Some(status) => {
+            println!("init: {}", describe(status));
+            status.shell_status()
+        }
+        None => 127,
+    }
+}
+
+/// Load and run one program to its end.
+fn run_program(archive: &[u8], path: &str, argv: &[&str]) -> Option<process::ExitStatus> {
+    let Some(image) = initramfs::read_file(archive, path) else {
+        println!("{path}: not in the initramfs");
+        return None;
+    };
+    let argv: alloc::vec::Vec<&[u8]> = argv.iter().map(|arg| arg.as_bytes()).collect();
+    match process::spawn(path, &image, &argv, &ENVIRONMENT) {
+        Ok(spawned) => Some(process::run(spawned)),
+        Err(error) => {
+            println!("{path}: cannot run: {error}");
+            None
+        }
+    }
+}
+
+fn describe(status: process::ExitStatus) -> alloc::string::String {
+    match status {
+        process::ExitStatus::Exited(code) => alloc::format!("exited with status {code}"),
+        process::ExitStatus::Killed(signal) => alloc::format!("killed by signal {signal}"),
     }
 }

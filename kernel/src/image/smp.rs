@@ -76,9 +76,12 @@ pub fn sse_check() -> u64 {
 /// per-CPU area and GS base, IDT, local APIC. Then report in.
 fn init_this_cpu(cpu: usize) {
     let features = cpu::init();
+    if cpu == 0 {
+        cpu::patch_smap_sites(&features);
+    }
     let ist_tops: [VirtAddr; IST_STACKS] =
         core::array::from_fn(|_| VirtAddr::new(stacks::allocate(stacks::IST_STACK_SIZE).stack_top));
-    gdt::load(ist_tops);
+    let tables = gdt::load(ist_tops);
 
     // The per-CPU area: a copy of the template in the direct map (a heap block), so its
     // GS base is negative, which the paranoid entry relies on.
@@ -92,8 +95,10 @@ fn init_this_cpu(cpu: usize) {
         let base = topframe_percpu::init_area(cpu, area);
         topframe_percpu::load_gs_base(base);
     }
+    gdt::remember(tables);
     // User GS base (swapped in by SWAPGS on the way to user mode): none yet.
     KernelGsBase::write(VirtAddr::zero());
+    crate::syscall::init_this_cpu();
     idt::load();
     if cpu == 0 {
         apic::choose_mode(features.x2apic);

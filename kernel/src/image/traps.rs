@@ -1,9 +1,20 @@
 //! What the kernel does with an interrupt or exception: the handler every entry stub
 //! calls with the saved registers.
 
-use crate::apic;
+use crate::process::{self, ExitStatus};
+use crate::{apic, syscall};
 use topframe_entry::PtRegs;
 use x86_64::registers::control::Cr2;
+
+/// Signal numbers (x86_64 Linux).
+pub const SIGILL: u8 = 4;
+pub const SIGTRAP: u8 = 5;
+pub const SIGBUS: u8 = 7;
+pub const SIGFPE: u8 = 8;
+pub const SIGSEGV: u8 = 11;
+
+/// RFLAGS.TF.
+const TRAP_FLAG: u64 = 1 << 8;
 
 topframe_entry::set_interrupt_handler!(handle);
 
@@ -40,15 +51,81 @@ fn exception_name(vector: u8) -> &'static str {
 
 /// Every interrupt and exception arrives here, interrupts off.
 fn handle(regs: &mut PtRegs, vector: u8) {
+    let from_user = regs.from_user_mode();
     match vector {
-        0..=31 => exception(regs, vector),
+        syscall::I386_VECTOR if from_user => syscall::int80(regs),
+        0..=31 if from_user => user_exception(regs, vector),
+        0..=31 => kernel_exception(regs, vector),
         apic::SPURIOUS_VECTOR => {}
         _ => apic::end_of_interrupt(),
     }
+    if from_user {
+        syscall::run_exit_work(regs);
+    }
 }
 
-/// An exception. Nothing runs in user mode yet, so every exception is a kernel bug.
-fn exception(regs: &PtRegs, vector: u8) -> ! {
+/// The signal Linux sends for an exception in user mode.
+fn signal_for(vector: u8) -> u8 {
+    match vector {
+        0 | 16 | 19 => SIGFPE,  // #DE, #MF, #XM
+        1 | 3 => SIGTRAP,       // #DB, #BP
+        6 => SIGILL,            // #UD
+        11 | 12 | 17 => SIGBUS, // #NP, #SS, #AC
+        _ => SIGSEGV,           // #GP, #PF, #OF, #BR, and the rest
+    }
+}
+
+/// An exception in user mode: the process gets Linux's signal; without signal handling
+/// yet, that signal's default action, which for these is to die.
+fn user_exception(regs: &PtRegs, vector: u8) -> ! {
+    kill_current(regs, vector, signal_for(vector))
+}
+
+/// Report and end the running process, killed by `signal` after `vector` at `regs`.
+fn kill_current(regs: &PtRegs, vector: u8, signal: u8) -> ! {
+    let process = process::current();
+    crate::println!(
+        "{}[{}]: killed by signal {signal} ({} at RIP {:#x}, RSP {:#x}, error code {:#x}, CR2 {:#x})",
+        process.name,
+        process.pid,
+        exception_name(vector),
+        regs.rip,
+        regs.rsp,
+        regs.orig_rax,
+        Cr2::read_raw()
+    );
+    process::exit_current(ExitStatus::Killed(signal))
+}
+
+/// An exception in kernel mode: a user copy's fault is fixed up, a fault on the IRETQ to
+/// user mode belongs to the process, a stray single-step is ignored; anything else is a
+/// kernel bug.
+fn kernel_exception(regs: &mut PtRegs, vector: u8) {
+    if let Some(fixup) = crate::user::copy::fixup_for(regs.rip) {
+        regs.rip = fixup;
+        return;
+    }
+    if regs.rip == topframe_entry::iretq_to_user_address() {
+        // The user frame IRETQ was restoring sits at the faulting frame's RSP: report the
+        // RIP the process asked for (non-canonical, or bad selectors) and kill it.
+        // SAFETY: the IRETQ frame (RIP, CS, RFLAGS, RSP, SS) is on this kernel stack.
+        let user_rip = unsafe { *(regs.rsp as *const u64) };
+        let report = PtRegs {
+            rip: user_rip,
+            ..*regs
+        };
+        kill_current(&report, vector, SIGSEGV);
+    }
+    if vector == 1 {
+        // A single-step trap that reached the kernel (TF set across SYSCALL): drop it.
+        regs.eflags &= !TRAP_FLAG;
+        return;
+    }
+    kernel_fault(regs, vector)
+}
+
+/// A kernel bug: panic with everything known.
+fn kernel_fault(regs: &PtRegs, vector: u8) -> ! {
     let error_code = if topframe_entry::interrupts::has_error_code(vector) {
         regs.orig_rax
     } else {

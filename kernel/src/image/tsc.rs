@@ -31,6 +31,9 @@ impl Source {
 
 static FREQUENCY_HZ: AtomicU64 = AtomicU64::new(0);
 
+/// The Unix time at TSC 0, in nanoseconds (set from the RTC at boot).
+static BOOT_UNIX_NANOSECONDS: AtomicU64 = AtomicU64::new(0);
+
 /// The TSC now.
 pub fn read() -> u64 {
     // SAFETY: RDTSC is unprivileged here (CR4.TSD clear) and has no side effects.
@@ -44,18 +47,31 @@ pub fn frequency_hz() -> u64 {
 
 /// Busy-wait at least `microseconds`.
 pub fn delay_us(microseconds: u64) {
-    let ticks = (u128::from(frequency_hz().max(1_000_000)) * u128::from(microseconds)).div_ceil(1_000_000) as u64;
+    let ticks = (u128::from(frequency_hz().max(1_000_000)) * u128::from(microseconds))
+        .div_ceil(1_000_000) as u64;
     let start = read();
     while read().wrapping_sub(start) < ticks {
         core::hint::spin_loop();
     }
 }
 
-/// Find the TSC frequency. Run once on the boot CPU.
+/// Find the TSC frequency and the wall-clock time. Run once on the boot CPU.
 pub fn calibrate() -> Source {
     let (hz, source) = from_cpuid().unwrap_or_else(|| (pit_calibration(), Source::PitCalibration));
     FREQUENCY_HZ.store(hz, Ordering::Relaxed);
+    let unix = crate::rtc::unix_seconds() * 1_000_000_000;
+    BOOT_UNIX_NANOSECONDS.store(unix.saturating_sub(nanoseconds()), Ordering::Relaxed);
     source
+}
+
+/// Nanoseconds since TSC 0 (the monotonic clock).
+pub fn nanoseconds() -> u64 {
+    (u128::from(read()) * 1_000_000_000 / u128::from(frequency_hz().max(1))) as u64
+}
+
+/// The Unix time at TSC 0, in nanoseconds: REALTIME = this + [`nanoseconds`].
+pub fn boot_unix_nanoseconds() -> u64 {
+    BOOT_UNIX_NANOSECONDS.load(Ordering::Relaxed)
 }
 
 fn from_cpuid() -> Option<(u64, Source)> {

@@ -74,8 +74,7 @@ pub fn allocate_contiguous(count: u64, align: u64) -> Option<u64> {
     with_frames(|frames| frames.allocate_contiguous(count, align))
 }
 
-/// Give a frame back. (Only the self tests free frames until address spaces can shrink.)
-#[cfg(feature = "selftest")]
+/// Give a frame back.
 pub fn free(frame: u64) -> Result<(), topframe_kernel::frames::FreeError> {
     with_frames(|frames| frames.free(frame))
 }

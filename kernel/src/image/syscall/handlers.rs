@@ -1,0 +1,344 @@
+//! The system calls the kernel implements so far, with Linux's semantics and errors.
+
+use crate::console;
+use crate::process::{self, ExitStatus};
+use crate::user::address_space::Protection;
+use crate::user::copy::{copy_from_user_partial, copy_to_user, read_user, write_user};
+use topframe_kernel::layout::{PAGE_SIZE, USER_SPACE_END, align_up, is_user_range};
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{FsBase, KernelGsBase};
+
+pub const EPERM: i64 = 1;
+pub const EBADF: i64 = 9;
+pub const ENOMEM: i64 = 12;
+pub const EFAULT: i64 = 14;
+pub const EINVAL: i64 = 22;
+pub const ENOTTY: i64 = 25;
+pub const ENOSYS: i64 = 38;
+
+/// Largest transfer of one read/write, as Linux's MAX_RW_COUNT.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+/// Write user bytes to the console: as much as is readable; -EFAULT if nothing is.
+fn write_console(buffer: u64, count: u64) -> i64 {
+    let mut chunk = [0u8; 256];
+    let mut written = 0u64;
+    let count = count.min(MAX_RW_COUNT);
+    while written < count {
+        let want = (count - written).min(chunk.len() as u64) as usize;
+        let got = copy_from_user_partial(&mut chunk[..want], buffer + written);
+        if let Ok(text) = core::str::from_utf8(&chunk[..got]) {
+            console::print(format_args!("{text}"));
+        } else {
+            console::print_bytes(&chunk[..got]);
+        }
+        written += got as u64;
+        if got < want {
+            break;
+        }
+    }
+    if written == 0 && count > 0 {
+        -EFAULT
+    } else {
+        written as i64
+    }
+}
+
+/// Console file descriptors: 0 reads (end of file: no input yet), 1 and 2 write.
+fn is_output(fd: u64) -> bool {
+    fd == 1 || fd == 2
+}
+
+pub fn read(fd: u64, _buffer: u64, _count: u64) -> i64 {
+    if fd == 0 { 0 } else { -EBADF }
+}
+
+pub fn write(fd: u64, buffer: u64, count: u64) -> i64 {
+    if !is_output(fd) {
+        return -EBADF;
+    }
+    write_console(buffer, count)
+}
+
+/// `struct iovec`.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct IoVec {
+    base: u64,
+    len: u64,
+}
+
+/// Largest iovec count (UIO_MAXIOV).
+const UIO_MAXIOV: u64 = 1024;
+
+pub fn writev(fd: u64, iov: u64, count: u64) -> i64 {
+    if !is_output(fd) {
+        return -EBADF;
+    }
+    if count > UIO_MAXIOV {
+        return -EINVAL;
+    }
+    let mut total = 0i64;
+    for index in 0..count {
+        let Ok(vector) = read_user::<IoVec>(iov + index * size_of::<IoVec>() as u64) else {
+            return if total > 0 { total } else { -EFAULT };
+        };
+        if vector.len as i64 <= 0 {
+            if (vector.len as i64) < 0 {
+                return -EINVAL;
+            }
+            continue;
+        }
+        let written = write_console(vector.base, vector.len);
+        if written < 0 {
+            return if total > 0 { total } else { written };
+        }
+        total += written;
+        if (written as u64) < vector.len {
+            break;
+        }
+    }
+    total
+}
+
+pub fn ioctl(fd: u64, _request: u64, _argument: u64) -> i64 {
+    if fd <= 2 { -ENOTTY } else { -EBADF }
+}
+
+pub fn getpid() -> i64 {
+    i64::from(process::current().pid)
+}
+
+pub fn getppid() -> i64 {
+    i64::from(process::current().parent_pid)
+}
+
+pub fn exit(status: u64) -> i64 {
+    process::exit_current(ExitStatus::Exited(status as u8))
+}
+
+/// `struct new_utsname`: six 65-byte fields.
+const UTS_FIELD: usize = 65;
+
+fn uts_field(text: &str) -> [u8; UTS_FIELD] {
+    let mut field = [0u8; UTS_FIELD];
+    field[..text.len()].copy_from_slice(text.as_bytes());
+    field
+}
+
+pub fn uname(buffer: u64) -> i64 {
+    let fields = [
+        uts_field("Linux"),
+        uts_field("topframe"),
+        uts_field("6.1.0-topframe"),
+        uts_field(concat!("#1 SMP topframe ", env!("CARGO_PKG_VERSION"))),
+        uts_field("x86_64"),
+        uts_field("(none)"),
+    ];
+    match copy_to_user(buffer, fields.as_flattened()) {
+        Ok(()) => 0,
+        Err(_) => -EFAULT,
+    }
+}
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+
+/// FS/GS bases: any user address (Linux refuses kernel addresses with -EPERM, which also
+/// keeps "a negative GS base means the kernel's" true for the paranoid entry).
+pub fn arch_prctl(code: u64, address: u64) -> i64 {
+    match code {
+        ARCH_SET_FS | ARCH_SET_GS if address >= USER_SPACE_END => -EPERM,
+        ARCH_SET_FS => {
+            FsBase::write(VirtAddr::new(address));
+            0
+        }
+        // In the kernel the user's GS base sits in KERNEL_GS_BASE (SWAPGS swapped it).
+        ARCH_SET_GS => {
+            KernelGsBase::write(VirtAddr::new(address));
+            0
+        }
+        ARCH_GET_FS => put_user_u64(address, FsBase::read().as_u64()),
+        ARCH_GET_GS => put_user_u64(address, KernelGsBase::read().as_u64()),
+        _ => -EINVAL,
+    }
+}
+
+fn put_user_u64(address: u64, value: u64) -> i64 {
+    match write_user(address, &value) {
+        Ok(()) => 0,
+        Err(_) => -EFAULT,
+    }
+}
+
+pub fn set_tid_address(address: u64) -> i64 {
+    let process = process::current();
+    process
+        .clear_child_tid
+        .store(address, core::sync::atomic::Ordering::Relaxed);
+    i64::from(process.pid)
+}
+
+const CLOCK_REALTIME: u64 = 0;
+const CLOCK_MONOTONIC: u64 = 1;
+const CLOCK_MONOTONIC_RAW: u64 = 4;
+const CLOCK_REALTIME_COARSE: u64 = 5;
+const CLOCK_MONOTONIC_COARSE: u64 = 6;
+const CLOCK_BOOTTIME: u64 = 7;
+
+/// `struct timespec`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Timespec {
+    seconds: i64,
+    nanoseconds: i64,
+}
+
+pub fn clock_gettime(clock: u64, timespec: u64) -> i64 {
+    let nanoseconds = match clock {
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+            crate::tsc::nanoseconds()
+        }
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => {
+            crate::tsc::nanoseconds() + crate::tsc::boot_unix_nanoseconds()
+        }
+        _ => return -EINVAL,
+    };
+    let value = Timespec {
+        seconds: (nanoseconds / 1_000_000_000) as i64,
+        nanoseconds: (nanoseconds % 1_000_000_000) as i64,
+    };
+    match write_user(timespec, &value) {
+        Ok(()) => 0,
+        Err(_) => -EFAULT,
+    }
+}
+
+/// Protection bits mmap and mprotect accept.
+const PROT_ALL: u64 = 0x7;
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+
+/// Map zeroed pages over `[start, end)` (all of them, now: no demand paging yet).
+fn map_range(start: u64, end: u64, protection: Protection) -> Result<(), i64> {
+    let process = process::current();
+    let mut page = start;
+    while page < end {
+        if process.space.translate(page).is_some() {
+            process.space.unmap(page);
+        }
+        if process.space.map_zeroed(page, protection).is_err() {
+            return Err(-ENOMEM);
+        }
+        page += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+pub fn mmap(address: u64, length: u64, prot: u64, flags: u64, _fd: u64, offset: u64) -> i64 {
+    if length == 0 || prot & !PROT_ALL != 0 || flags & (MAP_SHARED | MAP_PRIVATE) == 0 {
+        return -EINVAL;
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        return -EBADF; // no files to map yet
+    }
+    if !offset.is_multiple_of(PAGE_SIZE) {
+        return -EINVAL;
+    }
+    let Some(length) = align_up(length, PAGE_SIZE) else {
+        return -ENOMEM;
+    };
+    let start = if flags & MAP_FIXED != 0 {
+        if !address.is_multiple_of(PAGE_SIZE) || !is_user_range(address, length) {
+            return -EINVAL;
+        }
+        address
+    } else {
+        let mut memory = process::current().memory.lock();
+        let Some(start) = memory
+            .mmap_top
+            .checked_sub(length)
+            .filter(|&start| start > memory.brk)
+        else {
+            return -ENOMEM;
+        };
+        memory.mmap_top = start;
+        start
+    };
+    match map_range(start, start + length, Protection::from_prot(prot)) {
+        Ok(()) => start as i64,
+        Err(error) => error,
+    }
+}
+
+pub fn munmap(address: u64, length: u64) -> i64 {
+    let Some(length) = align_up(length, PAGE_SIZE) else {
+        return -EINVAL;
+    };
+    if !address.is_multiple_of(PAGE_SIZE) || length == 0 || !is_user_range(address, length) {
+        return -EINVAL;
+    }
+    let process = process::current();
+    let mut page = address;
+    while page < address + length {
+        process.space.unmap(page);
+        page += PAGE_SIZE;
+    }
+    0
+}
+
+pub fn mprotect(address: u64, length: u64, prot: u64) -> i64 {
+    if !address.is_multiple_of(PAGE_SIZE) || prot & !PROT_ALL != 0 {
+        return -EINVAL;
+    }
+    let Some(length) = align_up(length, PAGE_SIZE) else {
+        return -ENOMEM;
+    };
+    if !is_user_range(address, length) {
+        return -ENOMEM;
+    }
+    let process = process::current();
+    let protection = Protection::from_prot(prot);
+    let mut page = address;
+    while page < address + length {
+        if !process.space.protect(page, protection) {
+            return -ENOMEM;
+        }
+        page += PAGE_SIZE;
+    }
+    0
+}
+
+/// The heap end may move between its start and the mmap area; the answer is always the
+/// (new or unchanged) end, as Linux's brk.
+pub fn brk(address: u64) -> i64 {
+    let process = process::current();
+    let mut memory = process.memory.lock();
+    let old = align_up(memory.brk, PAGE_SIZE).unwrap_or(memory.brk);
+    if address < memory.brk_start || address >= memory.mmap_top {
+        return memory.brk as i64;
+    }
+    let new = align_up(address, PAGE_SIZE).unwrap_or(address);
+    let writable = Protection {
+        write: true,
+        execute: false,
+    };
+    let mut page = old;
+    while page < new {
+        if process.space.map_zeroed(page, writable).is_err() {
+            return memory.brk as i64;
+        }
+        page += PAGE_SIZE;
+    }
+    let mut page = new;
+    while page < old {
+        process.space.unmap(page);
+        page += PAGE_SIZE;
+    }
+    memory.brk = address;
+    address as i64
+}

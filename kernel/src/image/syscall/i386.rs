@@ -1,0 +1,28 @@
+//! `int $0x80` from 64-bit code: Linux's i386 numbers and argument registers (EBX, ECX,
+//! EDX, ESI, EDI, EBP), arguments truncated to 32 bits, the result in RAX; every other
+//! register is preserved (the frame is restored in full by IRETQ).
+
+use super::handlers;
+use topframe_entry::{PtRegs, WorkFlags};
+
+/// The vector.
+pub const VECTOR: u8 = 0x80;
+
+/// Handle `int $0x80` with its frame.
+pub fn int80(regs: &mut PtRegs) {
+    let argument = |value: u64| u64::from(value as u32);
+    regs.orig_rax = regs.rax;
+    let result = match regs.rax as u32 {
+        1 => handlers::exit(argument(regs.rbx)),
+        4 => handlers::write(argument(regs.rbx), argument(regs.rcx), argument(regs.rdx)),
+        20 => handlers::getpid(),
+        64 => handlers::getppid(),
+        224 => handlers::getpid(), // gettid
+        _ => -handlers::ENOSYS,
+    };
+    regs.rax = result as u64;
+    // The i386 entry wrote the frame: the return must be checked before any SYSRET.
+    crate::process::current()
+        .work
+        .set(WorkFlags::FRAME_MODIFIED);
+}

@@ -1,0 +1,81 @@
+//! System calls: the SYSCALL entry (from `topframe-entry`, with the strategy the kernel
+//! is built with), the table, and the exit work every slow path runs.
+
+mod handlers;
+mod i386;
+mod table;
+
+use crate::process;
+use topframe_entry::{PtRegs, Selected, SyscallKernel, WorkFlags};
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{LStar, Msr, SFMask};
+use x86_64::registers::rflags::RFlags;
+
+pub use i386::{VECTOR as I386_VECTOR, int80};
+
+/// IA32_STAR.
+const MSR_STAR: u32 = 0xc000_0081;
+
+/// The kernel's side of the syscall exit.
+pub struct Kernel;
+
+impl SyscallKernel for Kernel {
+    fn exit_work(regs: &mut PtRegs) {
+        run_exit_work(regs);
+    }
+}
+
+topframe_entry::syscall_entry! {
+    /// IA32_LSTAR's target: the SYSCALL instruction lands here.
+    pub unsafe fn entry_syscall_64;
+    strategy: Selected,
+    kernel: Kernel,
+    table: table::SYSCALL_TABLE,
+    privileged: true,
+}
+
+/// Set when the command line asks every syscall to leave through the slow path
+/// (`syscall_slow_path`), to check it against the fast one.
+static ALWAYS_SLOW: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Send every syscall return through the slow path from now on.
+pub fn force_slow_path() {
+    ALWAYS_SLOW.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Keep the running thread on the slow path if the command line asked for it.
+pub fn arm_forced_slow_path(work: &topframe_entry::ThreadWork) {
+    if ALWAYS_SLOW.load(core::sync::atomic::Ordering::Relaxed) {
+        work.set(WorkFlags::NOTIFY_RESUME);
+    }
+}
+
+/// The work before a return to user mode, for syscalls and interrupts alike. Returns with
+/// interrupts off; the exit does not test the flags again, so a flag set here applies
+/// to the next return.
+pub fn run_exit_work(_regs: &mut PtRegs) {
+    let work = &process::current().work;
+    // Nothing reschedules, delivers signals or traces yet: these flags are acknowledged
+    // here, and the scheduler and slow-path issues give them their work. FRAME_MODIFIED
+    // only needs the checked exit that follows.
+    work.take(WorkFlags::all());
+    arm_forced_slow_path(work);
+    x86_64::instructions::interrupts::disable();
+}
+/// Program this CPU's SYSCALL MSRs: entry point, selectors, RFLAGS mask.
+pub fn init_this_cpu() {
+    LStar::write(VirtAddr::new(entry_syscall_64 as *const () as u64));
+    let mut star = Msr::new(MSR_STAR);
+    // SAFETY: Linux's selector layout, which the GDT follows (checked at GDT load).
+    unsafe { star.write(topframe_entry::STAR) };
+    // Cleared on entry: IF (handlers enable interrupts themselves), TF, DF, AC, NT, IOPL.
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK
+            | RFlags::IOPL_HIGH
+            | RFlags::IOPL_LOW,
+    );
+}

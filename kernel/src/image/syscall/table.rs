@@ -1,0 +1,53 @@
+//! The x86_64 syscall table: Linux's numbers (`arch/x86/entry/syscalls/syscall_64.tbl`).
+//! Unassigned numbers return -ENOSYS.
+
+use super::handlers::*;
+use topframe_entry::SyscallHandler;
+
+/// Entries in the table: Linux's numbers go up to 462 (mseal) today.
+pub const SYSCALL_COUNT: usize = 512;
+
+/// Define the 6-argument handler the entry calls, unpacking the arguments it uses.
+macro_rules! syscall_table {
+    ($($number:literal => $name:ident($($arg:ident),*) => $body:expr;)*) => {
+        $(
+            extern "C" fn $name(a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> i64 {
+                #[allow(unused_variables)]
+                let [$($arg,)* ..] = [a0, a1, a2, a3, a4, a5];
+                $body
+            }
+        )*
+
+        /// The table SYSCALL dispatches through.
+        pub static SYSCALL_TABLE: [SyscallHandler; SYSCALL_COUNT] = {
+            let mut table = [not_implemented as SyscallHandler; SYSCALL_COUNT];
+            $(table[$number] = $name;)*
+            table
+        };
+    };
+}
+
+extern "C" fn not_implemented(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> i64 {
+    -ENOSYS
+}
+
+syscall_table! {
+    0 => sys_read(fd, buffer, count) => read(fd, buffer, count);
+    1 => sys_write(fd, buffer, count) => write(fd, buffer, count);
+    9 => sys_mmap(address, length, prot, flags, fd, offset) => mmap(address, length, prot, flags, fd, offset);
+    10 => sys_mprotect(address, length, prot) => mprotect(address, length, prot);
+    11 => sys_munmap(address, length) => munmap(address, length);
+    12 => sys_brk(address) => brk(address);
+    16 => sys_ioctl(fd, request, argument) => ioctl(fd, request, argument);
+    20 => sys_writev(fd, iov, count) => writev(fd, iov, count);
+    24 => sys_sched_yield() => 0;
+    39 => sys_getpid() => getpid();
+    60 => sys_exit(status) => exit(status);
+    63 => sys_uname(buffer) => uname(buffer);
+    110 => sys_getppid() => getppid();
+    158 => sys_arch_prctl(code, address) => arch_prctl(code, address);
+    186 => sys_gettid() => getpid();
+    218 => sys_set_tid_address(address) => set_tid_address(address);
+    228 => sys_clock_gettime(clock, timespec) => clock_gettime(clock, timespec);
+    231 => sys_exit_group(status) => exit(status);
+}

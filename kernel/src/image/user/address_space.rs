@@ -1,0 +1,193 @@
+//! A user address space: its own PML4 whose upper half is the kernel's (shared PDPTs,
+//! allocated once at boot, so later kernel mappings show up everywhere), and whose lower
+//! half maps the process's pages with the user bit.
+
+use crate::memory::frames;
+use crate::memory::paging::kernel_pml4;
+use topframe_kernel::layout::{DIRECT_MAP_BASE, PAGE_SIZE, USER_SPACE_END, phys_to_direct};
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::{
+    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size4KiB,
+    Translate,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+/// Permissions of a user page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protection {
+    pub write: bool,
+    pub execute: bool,
+}
+
+impl Protection {
+    /// From mmap/mprotect's PROT_* bits (PROT_READ is implied: x86 pages are readable).
+    pub fn from_prot(prot: u64) -> Protection {
+        Protection {
+            write: prot & 2 != 0,
+            execute: prot & 4 != 0,
+        }
+    }
+
+    fn flags(self) -> Flags {
+        let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
+        if self.write {
+            flags |= Flags::WRITABLE;
+        }
+        if !self.execute {
+            flags |= Flags::NO_EXECUTE;
+        }
+        flags
+    }
+}
+
+/// Why a mapping failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    OutOfMemory,
+    AlreadyMapped,
+}
+
+/// A process's page tables.
+pub struct AddressSpace {
+    pml4: u64,
+}
+
+impl AddressSpace {
+    /// An empty user half over the kernel's upper half.
+    pub fn new() -> Option<AddressSpace> {
+        let pml4 = frames::allocate_zeroed()?;
+        // SAFETY: the new PML4 was just allocated; the kernel's is only read, and its
+        // upper-half entries never change after boot.
+        unsafe {
+            let kernel = &*(phys_to_direct(kernel_pml4()) as *const PageTable);
+            let table = &mut *(phys_to_direct(pml4) as *mut PageTable);
+            for index in 256..512 {
+                table[index] = kernel[index].clone();
+            }
+        }
+        Some(AddressSpace { pml4 })
+    }
+
+    fn mapper(&self) -> OffsetPageTable<'_> {
+        // SAFETY: the PML4 belongs to this address space and is direct-mapped; the
+        // &self borrow keeps it alive, and the process's memory lock serialises editors.
+        unsafe {
+            OffsetPageTable::new(
+                &mut *(phys_to_direct(self.pml4) as *mut PageTable),
+                VirtAddr::new(DIRECT_MAP_BASE),
+            )
+        }
+    }
+
+    /// Map a fresh zeroed page at user address `address` (page-aligned, below
+    /// USER_SPACE_END).
+    pub fn map_zeroed(&self, address: u64, protection: Protection) -> Result<u64, MapError> {
+        debug_assert!(address.is_multiple_of(PAGE_SIZE) && address < USER_SPACE_END);
+        let frame = frames::allocate_zeroed().ok_or(MapError::OutOfMemory)?;
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        let physical = PhysFrame::containing_address(PhysAddr::new(frame));
+        let table_flags = Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE;
+        // SAFETY: the frame is new and zeroed: mapping it exposes nothing to the process.
+        let result = unsafe {
+            self.mapper().map_to_with_table_flags(
+                page,
+                physical,
+                protection.flags(),
+                table_flags,
+                &mut frames::KernelFrames,
+            )
+        };
+        match result {
+            // Not yet visible to any CPU's TLB (the page was absent).
+            Ok(flush) => {
+                flush.ignore();
+                Ok(frame)
+            }
+            Err(error) => {
+                let _ = frames::free(frame);
+                Err(match error {
+                    MapToError::FrameAllocationFailed => MapError::OutOfMemory,
+                    MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage => {
+                        MapError::AlreadyMapped
+                    }
+                })
+            }
+        }
+    }
+
+    /// The frame behind user page `address`, if mapped.
+    pub fn translate(&self, address: u64) -> Option<u64> {
+        match self.mapper().translate(VirtAddr::new(address)) {
+            TranslateResult::Mapped { frame, offset, .. } => {
+                Some(frame.start_address().as_u64() + offset)
+            }
+            _ => None,
+        }
+    }
+
+    /// Unmap the page at `address` and free its frame. Returns false if nothing was mapped.
+    pub fn unmap(&self, address: u64) -> bool {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        match self.mapper().unmap(page) {
+            Ok((frame, flush)) => {
+                flush.flush();
+                let _ = frames::free(frame.start_address().as_u64());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Change the permissions of a mapped page. Returns false if it is not mapped.
+    pub fn protect(&self, address: u64, protection: Protection) -> bool {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        // SAFETY: only permission bits of a user page change; kernel pages are untouched.
+        match unsafe { self.mapper().update_flags(page, protection.flags()) } {
+            Ok(flush) => {
+                flush.flush();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Make this address space the current one.
+    pub fn activate(&self) {
+        let frame = PhysFrame::containing_address(PhysAddr::new(self.pml4));
+        // SAFETY: the upper half is the kernel's, so the kernel keeps running unchanged.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+}
+
+impl Drop for AddressSpace {
+    /// Free every user page and page table of the lower half.
+    fn drop(&mut self) {
+        /// Free the tables below `table` (level 4..2) and the pages at level 1.
+        fn free_level(table: u64, level: u8) {
+            // SAFETY: `table` is a page table of this dying address space, direct-mapped.
+            let entries = unsafe { &*(phys_to_direct(table) as *const PageTable) };
+            for entry in entries
+                .iter()
+                .filter(|entry| entry.flags().contains(Flags::PRESENT))
+            {
+                let next = entry.addr().as_u64();
+                if level > 1 {
+                    free_level(next, level - 1);
+                }
+                let _ = frames::free(next);
+            }
+        }
+        // SAFETY: as above; only the lower half (entries 0..256) belongs to the process.
+        let pml4 = unsafe { &*(phys_to_direct(self.pml4) as *const PageTable) };
+        for entry in pml4
+            .iter()
+            .take(256)
+            .filter(|entry| entry.flags().contains(Flags::PRESENT))
+        {
+            free_level(entry.addr().as_u64(), 3);
+            let _ = frames::free(entry.addr().as_u64());
+        }
+        let _ = frames::free(self.pml4);
+    }
+}
