@@ -5,6 +5,7 @@
 use crate::memory::stacks;
 use crate::sync::IrqSafeLock;
 use crate::user::address_space::AddressSpace;
+use crate::user::memory::UserMemory;
 use crate::user::{elf, initial_stack};
 use alloc::string::String;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -30,16 +31,8 @@ impl ExitStatus {
     }
 }
 
-/// The process's view of its memory: the heap and the mmap area.
-pub struct UserMemory {
-    /// Start of the heap (end of the loaded image) and its current end (brk).
-    pub brk_start: u64,
-    pub brk: u64,
-    /// Next address the mmap area hands out (grows down).
-    pub mmap_top: u64,
-}
-
-/// Where anonymous mappings start (below the stack's reserve, as Linux's mmap_base).
+/// Where anonymous mappings start, growing down (below the stack's area and a gap, as
+/// Linux's mmap_base).
 pub const MMAP_BASE: u64 = initial_stack::STACK_TOP - (8 << 30);
 
 pub struct Process {
@@ -60,6 +53,13 @@ topframe_percpu::per_cpu! {
     static CURRENT: *const Process = core::ptr::null();
     /// The kernel context to return to when the running process ends.
     static RUNNER_RSP: u64 = 0;
+}
+
+/// The running process, if this CPU runs one (a fault in the kernel may be a user
+/// copy's, on behalf of the process).
+pub fn try_current() -> Option<&'static Process> {
+    // SAFETY: as in `current`.
+    unsafe { CURRENT.read().as_ref() }
 }
 
 /// The running process. Only meaningful on the path of a syscall or fault from it, where
@@ -115,9 +115,12 @@ pub fn spawn(
     envp: &[&[u8]],
 ) -> Result<Spawned, SpawnError> {
     let space = AddressSpace::new().ok_or(SpawnError::OutOfMemory)?;
-    let program = elf::load(&space, image).map_err(SpawnError::Load)?;
+    let mut memory = UserMemory::new(0);
+    let program = elf::load(&space, &mut memory, image).map_err(SpawnError::Load)?;
+    memory.brk_start = program.end;
+    memory.brk = program.end;
     let random = random_bytes();
-    let stack_pointer = initial_stack::build(&space, &program, argv, envp, random)
+    let stack_pointer = initial_stack::build(&space, &mut memory, &program, argv, envp, random)
         .map_err(|_| SpawnError::OutOfMemory)?;
     let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
     Ok(Spawned {
@@ -126,11 +129,7 @@ pub fn spawn(
             parent_pid: 0,
             name: String::from(name),
             space,
-            memory: IrqSafeLock::new(UserMemory {
-                brk_start: program.end,
-                brk: program.end,
-                mmap_top: MMAP_BASE,
-            }),
+            memory: IrqSafeLock::new(memory),
             work: ThreadWork::new(),
             kernel_stack: stacks::allocate(stacks::KERNEL_STACK_SIZE),
             clear_child_tid: AtomicU64::new(0),

@@ -13,6 +13,9 @@ pub const SIGBUS: u8 = 7;
 pub const SIGFPE: u8 = 8;
 pub const SIGSEGV: u8 = 11;
 
+/// The page-fault vector.
+const PAGE_FAULT: u8 = 14;
+
 /// RFLAGS.TF.
 const TRAP_FLAG: u64 = 1 << 8;
 
@@ -75,9 +78,26 @@ fn signal_for(vector: u8) -> u8 {
     }
 }
 
-/// An exception in user mode: the process gets Linux's signal; without signal handling
-/// yet, that signal's default action, which for these is to die.
-fn user_exception(regs: &PtRegs, vector: u8) -> ! {
+/// A page fault the process's memory areas can resolve (demand paging).
+fn resolve_page_fault(error_code: u64) -> bool {
+    let address = Cr2::read_raw();
+    let Some(process) = process::try_current() else {
+        return false;
+    };
+    address < topframe_kernel::layout::USER_SPACE_END
+        && process
+            .memory
+            .lock()
+            .handle_fault(&process.space, address, error_code)
+}
+
+/// An exception in user mode: a page fault inside an area is resolved; otherwise the
+/// process gets Linux's signal, and (without signal handling yet) that signal's default
+/// action, which for these is to die.
+fn user_exception(regs: &PtRegs, vector: u8) {
+    if vector == PAGE_FAULT && resolve_page_fault(regs.orig_rax) {
+        return;
+    }
     kill_current(regs, vector, signal_for(vector))
 }
 
@@ -101,6 +121,12 @@ fn kill_current(regs: &PtRegs, vector: u8, signal: u8) -> ! {
 /// user mode belongs to the process, a stray single-step is ignored; anything else is a
 /// kernel bug.
 fn kernel_exception(regs: &mut PtRegs, vector: u8) {
+    if vector == PAGE_FAULT
+        && crate::user::copy::fixup_for(regs.rip).is_some()
+        && resolve_page_fault(regs.orig_rax)
+    {
+        return; // a user copy touched a page not yet populated: retry it
+    }
     if let Some(fixup) = crate::user::copy::fixup_for(regs.rip) {
         regs.rip = fixup;
         return;

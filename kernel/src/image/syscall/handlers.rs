@@ -2,9 +2,9 @@
 
 use crate::console;
 use crate::process::{self, ExitStatus};
-use crate::user::address_space::Protection;
 use crate::user::copy::{copy_from_user_partial, copy_to_user, read_user, write_user};
 use topframe_kernel::layout::{PAGE_SIZE, USER_SPACE_END, align_up, is_user_range};
+use topframe_kernel::vma::Access;
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{FsBase, KernelGsBase};
 
@@ -217,27 +217,13 @@ pub fn clock_gettime(clock: u64, timespec: u64) -> i64 {
 }
 
 /// Protection bits mmap and mprotect accept.
+const PROT_READ: u64 = 0x1;
+const PROT_WRITE: u64 = 0x2;
 const PROT_ALL: u64 = 0x7;
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
-
-/// Map zeroed pages over `[start, end)` (all of them, now: no demand paging yet).
-fn map_range(start: u64, end: u64, protection: Protection) -> Result<(), i64> {
-    let process = process::current();
-    let mut page = start;
-    while page < end {
-        if process.space.translate(page).is_some() {
-            process.space.unmap(page);
-        }
-        if process.space.map_zeroed(page, protection).is_err() {
-            return Err(-ENOMEM);
-        }
-        page += PAGE_SIZE;
-    }
-    Ok(())
-}
 
 pub fn mmap(address: u64, length: u64, prot: u64, flags: u64, _fd: u64, offset: u64) -> i64 {
     if length == 0 || prot & !PROT_ALL != 0 || flags & (MAP_SHARED | MAP_PRIVATE) == 0 {
@@ -252,27 +238,29 @@ pub fn mmap(address: u64, length: u64, prot: u64, flags: u64, _fd: u64, offset: 
     let Some(length) = align_up(length, PAGE_SIZE) else {
         return -ENOMEM;
     };
+    let process = process::current();
+    let mut memory = process.memory.lock();
     let start = if flags & MAP_FIXED != 0 {
-        if !address.is_multiple_of(PAGE_SIZE) || !is_user_range(address, length) {
+        if !address.is_multiple_of(PAGE_SIZE) || !is_user_range(address, length) || address == 0 {
             return -EINVAL;
         }
         address
     } else {
-        let mut memory = process::current().memory.lock();
-        let Some(start) = memory
-            .mmap_top
-            .checked_sub(length)
-            .filter(|&start| start > memory.brk)
-        else {
-            return -ENOMEM;
-        };
-        memory.mmap_top = start;
-        start
+        match memory
+            .areas
+            .find_free(length, memory.brk.max(PAGE_SIZE), process::MMAP_BASE)
+        {
+            Some(start) => start,
+            None => return -ENOMEM,
+        }
     };
-    match map_range(start, start + length, Protection::from_prot(prot)) {
-        Ok(()) => start as i64,
-        Err(error) => error,
-    }
+    memory.map(
+        &process.space,
+        start,
+        start + length,
+        Access::from_prot(prot),
+    );
+    start as i64
 }
 
 pub fn munmap(address: u64, length: u64) -> i64 {
@@ -283,11 +271,10 @@ pub fn munmap(address: u64, length: u64) -> i64 {
         return -EINVAL;
     }
     let process = process::current();
-    let mut page = address;
-    while page < address + length {
-        process.space.unmap(page);
-        page += PAGE_SIZE;
-    }
+    process
+        .memory
+        .lock()
+        .unmap(&process.space, address, address + length);
     0
 }
 
@@ -302,42 +289,45 @@ pub fn mprotect(address: u64, length: u64, prot: u64) -> i64 {
         return -ENOMEM;
     }
     let process = process::current();
-    let protection = Protection::from_prot(prot);
-    let mut page = address;
-    while page < address + length {
-        if !process.space.protect(page, protection) {
-            return -ENOMEM;
-        }
-        page += PAGE_SIZE;
+    let mut memory = process.memory.lock();
+    let access = Access::from_prot(prot);
+    if memory
+        .areas
+        .protect(address..address + length, access)
+        .is_err()
+    {
+        return -ENOMEM;
     }
+    process
+        .space
+        .protect_range(address, address + length, access);
     0
 }
 
-/// The heap end may move between its start and the mmap area; the answer is always the
-/// (new or unchanged) end, as Linux's brk.
+/// The heap end may move between its start and the next area above it; the answer is
+/// always the (new or unchanged) end, as Linux's brk.
 pub fn brk(address: u64) -> i64 {
     let process = process::current();
     let mut memory = process.memory.lock();
-    let old = align_up(memory.brk, PAGE_SIZE).unwrap_or(memory.brk);
-    if address < memory.brk_start || address >= memory.mmap_top {
-        return memory.brk as i64;
+    let current = memory.brk;
+    if address < memory.brk_start {
+        return current as i64;
     }
-    let new = align_up(address, PAGE_SIZE).unwrap_or(address);
-    let writable = Protection {
-        write: true,
-        execute: false,
+    let (Some(old_top), Some(new_top)) =
+        (align_up(current, PAGE_SIZE), align_up(address, PAGE_SIZE))
+    else {
+        return current as i64;
     };
-    let mut page = old;
-    while page < new {
-        if process.space.map_zeroed(page, writable).is_err() {
-            return memory.brk as i64;
+    if new_top > old_top {
+        let collides = !memory.areas.overlapping(old_top..new_top).is_empty();
+        if collides || new_top > process::MMAP_BASE {
+            return current as i64;
         }
-        page += PAGE_SIZE;
-    }
-    let mut page = new;
-    while page < old {
-        process.space.unmap(page);
-        page += PAGE_SIZE;
+        memory
+            .areas
+            .insert(old_top..new_top, Access::from_prot(PROT_READ | PROT_WRITE));
+    } else if new_top < old_top {
+        memory.unmap(&process.space, new_top, old_top);
     }
     memory.brk = address;
     address as i64

@@ -5,8 +5,10 @@
 use crate::memory::frames;
 use crate::memory::paging::kernel_pml4;
 use topframe_kernel::layout::{DIRECT_MAP_BASE, PAGE_SIZE, USER_SPACE_END, phys_to_direct};
+use topframe_kernel::vma::Access;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::page_table::PageTableEntry;
 use x86_64::structures::paging::{
     Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size4KiB,
     Translate,
@@ -21,11 +23,11 @@ pub struct Protection {
 }
 
 impl Protection {
-    /// From mmap/mprotect's PROT_* bits (PROT_READ is implied: x86 pages are readable).
-    pub fn from_prot(prot: u64) -> Protection {
+    /// The page protection of an area's access rights (present pages are readable).
+    pub fn of(access: Access) -> Protection {
         Protection {
-            write: prot & 2 != 0,
-            execute: prot & 4 != 0,
+            write: access.write,
+            execute: access.execute,
         }
     }
 
@@ -126,30 +128,81 @@ impl AddressSpace {
         }
     }
 
-    /// Unmap the page at `address` and free its frame. Returns false if nothing was mapped.
-    pub fn unmap(&self, address: u64) -> bool {
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
-        match self.mapper().unmap(page) {
-            Ok((frame, flush)) => {
-                flush.flush();
-                let _ = frames::free(frame.start_address().as_u64());
-                true
+    /// Visit every present 4 KiB user page in `[start, end)`, skipping absent tables
+    /// whole (so a huge range costs only what is populated). `visit(address, entry)` may
+    /// change or clear the entry; the caller flushes the TLB.
+    fn for_each_present_page(
+        &self,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(u64, &mut PageTableEntry),
+    ) {
+        /// Walk `table` (level 4..1) over the part of [start, end) it covers from `base`.
+        fn walk(
+            table: u64,
+            level: u8,
+            base: u64,
+            start: u64,
+            end: u64,
+            visit: &mut dyn FnMut(u64, &mut PageTableEntry),
+        ) {
+            let span = 1u64 << (12 + 9 * (u32::from(level) - 1));
+            // SAFETY: `table` is a page table of this address space, direct-mapped.
+            let entries = unsafe { &mut *(phys_to_direct(table) as *mut PageTable) };
+            for (index, entry) in entries.iter_mut().enumerate() {
+                let entry_start = base + index as u64 * span;
+                if entry_start >= end || entry_start + span <= start {
+                    continue;
+                }
+                if !entry.flags().contains(Flags::PRESENT) {
+                    continue;
+                }
+                if level == 1 {
+                    visit(entry_start, entry);
+                } else {
+                    walk(
+                        entry.addr().as_u64(),
+                        level - 1,
+                        entry_start,
+                        start,
+                        end,
+                        visit,
+                    );
+                }
             }
-            Err(_) => false,
         }
+        walk(self.pml4, 4, 0, start, end.min(USER_SPACE_END), visit);
     }
 
-    /// Change the permissions of a mapped page. Returns false if it is not mapped.
-    pub fn protect(&self, address: u64, protection: Protection) -> bool {
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
-        // SAFETY: only permission bits of a user page change; kernel pages are untouched.
-        match unsafe { self.mapper().update_flags(page, protection.flags()) } {
-            Ok(flush) => {
-                flush.flush();
-                true
+    /// Unmap every populated page of `[start, end)` and free its frames.
+    pub fn unmap_range(&self, start: u64, end: u64) {
+        self.for_each_present_page(start, end, &mut |_, entry| {
+            let frame = entry.addr().as_u64();
+            entry.set_unused();
+            let _ = frames::free(frame);
+        });
+        flush_user_tlb();
+    }
+
+    /// Give every populated page of `[start, end)` the protection `access`; pages that
+    /// lose all access are unmapped (their contents are not kept: a later access reads
+    /// zeros, unlike Linux, which keeps them).
+    pub fn protect_range(&self, start: u64, end: u64, access: Access) {
+        let protection = Protection {
+            write: access.write,
+            execute: access.execute,
+        };
+        self.for_each_present_page(start, end, &mut |_, entry| {
+            if access.read {
+                let frame = entry.addr();
+                entry.set_addr(frame, protection.flags());
+            } else {
+                let frame = entry.addr().as_u64();
+                entry.set_unused();
+                let _ = frames::free(frame);
             }
-            Err(_) => false,
-        }
+        });
+        flush_user_tlb();
     }
 
     /// Make this address space the current one.
@@ -158,6 +211,11 @@ impl AddressSpace {
         // SAFETY: the upper half is the kernel's, so the kernel keeps running unchanged.
         unsafe { Cr3::write(frame, Cr3Flags::empty()) };
     }
+}
+
+/// Flush this CPU's TLB entries of user pages (reloading CR3 keeps global kernel pages).
+fn flush_user_tlb() {
+    x86_64::instructions::tlb::flush_all();
 }
 
 impl Drop for AddressSpace {

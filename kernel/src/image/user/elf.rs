@@ -2,8 +2,10 @@
 //! space, with the `xmas-elf` crate.
 
 use super::address_space::{AddressSpace, MapError, Protection};
+use super::memory::UserMemory;
 use alloc::collections::BTreeMap;
 use topframe_kernel::layout::{PAGE_SIZE, USER_SPACE_END, align_down, align_up, phys_to_direct};
+use topframe_kernel::vma::Access;
 use xmas_elf::ElfFile;
 use xmas_elf::header::{Class, Machine, Type};
 use xmas_elf::program::Type as SegmentType;
@@ -50,8 +52,12 @@ pub fn write_into(space: &AddressSpace, mut address: u64, mut data: &[u8]) -> Re
     Ok(())
 }
 
-/// Map and fill the PT_LOAD segments of `image`.
-pub fn load(space: &AddressSpace, image: &[u8]) -> Result<LoadedProgram, LoadError> {
+/// Map and fill the PT_LOAD segments of `image`, and record them as areas of `memory`.
+pub fn load(
+    space: &AddressSpace,
+    memory: &mut UserMemory,
+    image: &[u8],
+) -> Result<LoadedProgram, LoadError> {
     let elf = ElfFile::new(image).map_err(LoadError::NotElf)?;
     let header = &elf.header;
     if header.pt1.class() != Class::SixtyFour
@@ -115,6 +121,12 @@ pub fn load(space: &AddressSpace, image: &[u8]) -> Result<LoadedProgram, LoadErr
         space
             .map_zeroed(page, protection)
             .map_err(|_| LoadError::OutOfMemory)?;
+        let access = Access {
+            read: true,
+            write: protection.write,
+            execute: protection.execute,
+        };
+        memory.areas.insert(page..page + PAGE_SIZE, access);
     }
     for segment in elf
         .program_iter()

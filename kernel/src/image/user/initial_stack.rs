@@ -1,15 +1,19 @@
 //! Linux's initial process stack: argc, argv, envp, auxv, then the strings and the
 //! AT_RANDOM bytes above them (`fs/binfmt_elf.c: create_elf_tables`).
 
-use super::address_space::{AddressSpace, MapError, Protection};
+use super::address_space::{AddressSpace, MapError};
 use super::elf::{LoadedProgram, write_into};
+use super::memory::UserMemory;
 use alloc::vec::Vec;
 use topframe_kernel::layout::{PAGE_SIZE, USER_SPACE_END};
+use topframe_kernel::vma::Access;
 
 /// Top of the user stack (the highest user page, as on Linux without randomisation).
 pub const STACK_TOP: u64 = USER_SPACE_END;
-/// Bytes of stack mapped at start (there is no demand paging of the stack yet).
-pub const STACK_SIZE: u64 = 256 << 10;
+/// The stack's area: 8 MiB, Linux's default RLIMIT_STACK, populated as it is touched.
+pub const STACK_SIZE: u64 = 8 << 20;
+/// Most bytes of arguments and environment (Linux allows a quarter of the stack limit).
+const MAX_ARGUMENT_BYTES: u64 = STACK_SIZE / 4;
 
 // Auxiliary vector keys (include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h).
 const AT_NULL: u64 = 0;
@@ -34,24 +38,35 @@ const AT_MINSIGSTKSZ: u64 = 51;
 /// Linux's MINSIGSTKSZ floor for x86_64 (the signal frame grows with XSAVE state).
 const MINSIGSTKSZ: u64 = 2048;
 
-/// Map the stack and write the initial frame; returns the RSP to start with.
+/// Create the stack area and write the initial frame; returns the RSP to start with.
 pub fn build(
     space: &AddressSpace,
+    memory: &mut UserMemory,
     program: &LoadedProgram,
     argv: &[&[u8]],
     envp: &[&[u8]],
     random: [u8; 16],
 ) -> Result<u64, MapError> {
-    let mut page = STACK_TOP - STACK_SIZE;
-    while page < STACK_TOP {
-        space.map_zeroed(
-            page,
-            Protection {
-                write: true,
-                execute: false,
-            },
-        )?;
-        page += PAGE_SIZE;
+    let strings: u64 = argv
+        .iter()
+        .chain(envp)
+        .map(|text| text.len() as u64 + 1)
+        .sum();
+    let words = (argv.len() + envp.len()) as u64 + 64;
+    let needed = strings + 64 + words * 8;
+    if needed > MAX_ARGUMENT_BYTES {
+        return Err(MapError::OutOfMemory);
+    }
+    memory.areas.insert(
+        STACK_TOP - STACK_SIZE..STACK_TOP,
+        Access {
+            read: true,
+            write: true,
+            execute: false,
+        },
+    );
+    if !memory.populate(space, STACK_TOP - needed - PAGE_SIZE, STACK_TOP) {
+        return Err(MapError::OutOfMemory);
     }
 
     // Strings and random bytes at the top, growing down.

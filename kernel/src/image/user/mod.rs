@@ -4,3 +4,4 @@ pub mod address_space;
 pub mod copy;
 pub mod elf;
 pub mod initial_stack;
+pub mod memory;
