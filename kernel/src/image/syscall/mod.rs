@@ -62,9 +62,29 @@ pub fn run_exit_work(_regs: &mut PtRegs) {
     arm_forced_slow_path(work);
     x86_64::instructions::interrupts::disable();
 }
+/// The bench's floor entry: the least a SYSCALL/SYSRET round trip can execute.
+#[cfg(feature = "floor-entry")]
+#[unsafe(naked)]
+unsafe extern "C" fn floor_entry() -> ! {
+    core::arch::naked_asm!(
+        "swapgs",  // kernel GS, as any entry must
+        "swapgs",  // and back to the user's
+        "sysretq", // RIP = RCX, RFLAGS = R11: straight back
+    )
+}
+
+/// The LSTAR target this build uses.
+fn lstar_target() -> u64 {
+    #[cfg(feature = "floor-entry")]
+    let entry = floor_entry as *const ();
+    #[cfg(not(feature = "floor-entry"))]
+    let entry = entry_syscall_64 as *const ();
+    entry as u64
+}
+
 /// Program this CPU's SYSCALL MSRs: entry point, selectors, RFLAGS mask.
 pub fn init_this_cpu() {
-    LStar::write(VirtAddr::new(entry_syscall_64 as *const () as u64));
+    LStar::write(VirtAddr::new(lstar_target()));
     let mut star = Msr::new(MSR_STAR);
     // SAFETY: Linux's selector layout, which the GDT follows (checked at GDT load).
     unsafe { star.write(topframe_entry::STAR) };
