@@ -3,7 +3,7 @@
 //! register is preserved (the frame is restored in full by IRETQ).
 
 use super::handlers;
-use topframe_entry::{PtRegs, WorkFlags};
+use topframe_entry::PtRegs;
 
 /// The vector.
 pub const VECTOR: u8 = 0x80;
