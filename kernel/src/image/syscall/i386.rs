@@ -20,9 +20,6 @@ pub fn int80(regs: &mut PtRegs) {
         224 => handlers::getpid(), // gettid
         _ => -handlers::ENOSYS,
     };
+    // The return is through IRETQ (the IDT path), which restores the frame as it is.
     regs.rax = result as u64;
-    // The i386 entry wrote the frame: the return must be checked before any SYSRET.
-    crate::process::current()
-        .work
-        .set(WorkFlags::FRAME_MODIFIED);
 }
