@@ -1,0 +1,48 @@
+//! The runtime of the user-mode ABI test programs in `src/bin/`: static, `no_std`,
+//! libc-free x86_64 Linux executables, each asserting one part of Linux's user-visible ABI
+//! (syscall register contract, error returns, initial stack, faults). They run natively
+//! (Linux is the oracle) and inside the topframe kernel; `tests/native.rs` runs them on the
+//! host and checks each outcome against `expected.toml`.
+//!
+//! A program is a `fn main(stack: &InitialStack)` handed to [`abi_test_main!`], which
+//! generates `_start`, the panic handler and the exit path. It reports with [`check!`],
+//! [`check_eq!`] and [`fail!`] (`FAIL <program>: <message>`, exit status 1); returning
+//! from `main` prints `PASS <program>` and exits 0. Output goes through [`println!`]: a
+//! formatter into a buffer on the stack, written to fd 1 with `write`.
+//!
+//! Nothing here needs more than the kernel gives a fresh process: no libc, no TLS (FS base
+//! is 0), no heap, no threads, no signal handlers, no files but fds 0-2. The programs are
+//! linked by `build.rs` as static non-PIE executables without start files.
+#![no_std]
+
+mod console;
+pub mod errno;
+mod initial_stack;
+mod mem;
+pub mod nr;
+pub mod registers;
+mod runtime;
+mod syscall;
+
+pub use console::{fail_with, print, write};
+pub use initial_stack::{InitialStack, auxv_type};
+pub use runtime::{fail_on_panic, run};
+pub use syscall::{syscall0, syscall1, syscall2, syscall3, syscall6};
+
+/// This process's ID (`getpid`).
+pub fn getpid() -> i64 {
+    // SAFETY: getpid takes no arguments and touches no memory.
+    unsafe { syscall0(nr::GETPID) }
+}
+
+/// The parent's process ID (`getppid`).
+pub fn getppid() -> i64 {
+    // SAFETY: getppid takes no arguments and touches no memory.
+    unsafe { syscall0(nr::GETPPID) }
+}
+
+/// The calling thread's ID (`gettid`).
+pub fn gettid() -> i64 {
+    // SAFETY: gettid takes no arguments and touches no memory.
+    unsafe { syscall0(nr::GETTID) }
+}
