@@ -189,6 +189,10 @@ fn run_programs(cmdline: Cmdline, boot: &BootInfo) -> u32 {
                 None => println!("[run] {}: could not start", words[0]),
             }
         }
+        println!(
+            "[run] returns to user mode through the slow path: {}",
+            syscall::slow_exits()
+        );
         return 0;
     }
     let path = match cmdline.get("init") {

@@ -165,6 +165,7 @@ pub fn run(spawned: Spawned) -> ExitStatus {
     CURRENT.write(&process);
     // SAFETY: the stack and the work flags belong to `process`, which outlives this call.
     unsafe { topframe_entry::install_thread(stack_top, &process.work) };
+    crate::syscall::arm_forced_slow_path(&process.work);
     crate::gdt::set_kernel_stack(stack_top);
     process.space.activate();
     FsBase::write(VirtAddr::zero());

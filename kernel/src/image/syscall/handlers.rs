@@ -2,7 +2,7 @@
 
 use crate::console;
 use crate::process::{self, ExitStatus};
-use crate::user::copy::{copy_from_user_partial, copy_to_user, read_user, write_user};
+use crate::user::copy::{copy_from_user, copy_to_user, read_user, write_user};
 use topframe_kernel::layout::{PAGE_SIZE, USER_SPACE_END, align_up, is_user_range};
 use topframe_kernel::vma::Access;
 use x86_64::VirtAddr;
@@ -19,28 +19,75 @@ pub const ENOSYS: i64 = 38;
 /// Largest transfer of one read/write, as Linux's MAX_RW_COUNT.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
-/// Write user bytes to the console: as much as is readable; -EFAULT if nothing is.
+/// Bytes a terminal write copies at a time (Linux's tty write chunk).
+const TTY_WRITE_CHUNK: usize = 2048;
+
+/// Write user bytes to the console as Linux writes to a terminal: chunk by chunk, each
+/// copied whole or not at all; a chunk that cannot be copied ends the write, which
+/// returns what earlier chunks wrote, or -EFAULT when nothing was.
 fn write_console(buffer: u64, count: u64) -> i64 {
-    let mut chunk = [0u8; 256];
+    let mut chunk = [0u8; TTY_WRITE_CHUNK];
     let mut written = 0u64;
     let count = count.min(MAX_RW_COUNT);
     while written < count {
         let want = (count - written).min(chunk.len() as u64) as usize;
-        let got = copy_from_user_partial(&mut chunk[..want], buffer + written);
-        if let Ok(text) = core::str::from_utf8(&chunk[..got]) {
-            console::print(format_args!("{text}"));
-        } else {
-            console::print_bytes(&chunk[..got]);
-        }
-        written += got as u64;
-        if got < want {
+        if copy_from_user(&mut chunk[..want], buffer + written).is_err() {
             break;
         }
+        match core::str::from_utf8(&chunk[..want]) {
+            Ok(text) => console::print(format_args!("{text}")),
+            Err(_) => console::print_bytes(&chunk[..want]),
+        }
+        written += want as u64;
     }
     if written == 0 && count > 0 {
         -EFAULT
     } else {
         written as i64
+    }
+}
+
+/// `struct stat` (x86_64), for the console descriptors.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Stat {
+    device: u64,
+    inode: u64,
+    links: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    padding: u32,
+    represented_device: u64,
+    size: i64,
+    block_size: i64,
+    blocks: i64,
+    access_time: [i64; 2],
+    modification_time: [i64; 2],
+    change_time: [i64; 2],
+    reserved: [i64; 3],
+}
+
+/// S_IFCHR | 0620: a terminal, as Linux's /dev/console.
+const CONSOLE_MODE: u32 = 0o020620;
+/// Device number of /dev/console (5, 1), as `makedev` encodes it.
+const CONSOLE_DEVICE: u64 = (5 << 8) | 1;
+
+/// fstat on the console descriptors: a character device, as a terminal is on Linux.
+pub fn fstat(fd: u64, buffer: u64) -> i64 {
+    if fd > 2 {
+        return -EBADF;
+    }
+    let stat = Stat {
+        mode: CONSOLE_MODE,
+        links: 1,
+        represented_device: CONSOLE_DEVICE,
+        block_size: 1024,
+        ..Stat::default()
+    };
+    match write_user(buffer, &stat) {
+        Ok(()) => 0,
+        Err(_) => -EFAULT,
     }
 }
 

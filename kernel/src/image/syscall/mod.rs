@@ -43,6 +43,18 @@ pub fn force_slow_path() {
     ALWAYS_SLOW.store(true, core::sync::atomic::Ordering::Relaxed);
 }
 
+topframe_percpu::per_cpu! {
+    /// Returns to user mode that ran the exit work (the slow path), on this CPU.
+    static SLOW_EXITS: u64 = 0;
+}
+
+/// Slow-path returns to user mode so far, all CPUs.
+pub fn slow_exits() -> u64 {
+    topframe_percpu::online_cpus()
+        .filter_map(|cpu| SLOW_EXITS.remote_read(cpu))
+        .sum()
+}
+
 /// Keep the running thread on the slow path if the command line asked for it.
 pub fn arm_forced_slow_path(work: &topframe_entry::ThreadWork) {
     if ALWAYS_SLOW.load(core::sync::atomic::Ordering::Relaxed) {
@@ -54,6 +66,7 @@ pub fn arm_forced_slow_path(work: &topframe_entry::ThreadWork) {
 /// interrupts off; the exit does not test the flags again, so a flag set here applies
 /// to the next return.
 pub fn run_exit_work(_regs: &mut PtRegs) {
+    SLOW_EXITS.inc();
     let work = &process::current().work;
     // Nothing reschedules, delivers signals or traces yet: these flags are acknowledged
     // here, and the scheduler and slow-path issues give them their work. FRAME_MODIFIED

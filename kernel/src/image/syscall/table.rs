@@ -34,6 +34,7 @@ extern "C" fn not_implemented(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) ->
 syscall_table! {
     0 => sys_read(fd, buffer, count) => read(fd, buffer, count);
     1 => sys_write(fd, buffer, count) => write(fd, buffer, count);
+    5 => sys_fstat(fd, buffer) => fstat(fd, buffer);
     9 => sys_mmap(address, length, prot, flags, fd, offset) => mmap(address, length, prot, flags, fd, offset);
     10 => sys_mprotect(address, length, prot) => mprotect(address, length, prot);
     11 => sys_munmap(address, length) => munmap(address, length);
