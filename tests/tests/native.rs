@@ -142,6 +142,7 @@ macro_rules! program_tests {
 program_tests!(
     auxv,
     basic_calls,
+    demo,
     efault,
     enosys,
     fault_bp,
