@@ -36,9 +36,12 @@ pub fn fail_on_panic(program: &str, info: &PanicInfo) -> ! {
 /// Makes `$main` (a `fn(&InitialStack)`) the program: generates `_start` (the ELF entry
 /// point), the panic handler, and the `rust_eh_personality` symbol that the precompiled
 /// `core`'s unwind tables name (never called: every profile here is `panic = "abort"`).
+/// All of it is left out of `cfg(test)` builds (`cargo clippy --all-targets` checks the
+/// programs under the std test harness too, where these items would clash with std's).
 #[macro_export]
 macro_rules! abi_test_main {
     ($main:path) => {
+        #[cfg(not(test))]
         ::core::arch::global_asm!(
             ".globl _start",
             ".type _start, @function",
@@ -58,17 +61,20 @@ macro_rules! abi_test_main {
             start = sym __abi_test_start,
         );
 
+        #[cfg(not(test))]
         extern "C" fn __abi_test_start(entry_stack_pointer: *const u64) -> ! {
             // SAFETY: `_start` passes RSP as the kernel set it at process entry, and
             // nothing ever writes above it.
             unsafe { $crate::run(env!("CARGO_BIN_NAME"), entry_stack_pointer, $main) }
         }
 
+        #[cfg(not(test))]
         #[panic_handler]
         fn panic(info: &::core::panic::PanicInfo) -> ! {
             $crate::fail_on_panic(env!("CARGO_BIN_NAME"), info)
         }
 
+        #[cfg(not(test))]
         #[unsafe(no_mangle)]
         extern "C" fn rust_eh_personality() {}
     };

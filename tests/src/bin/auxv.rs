@@ -4,8 +4,7 @@
 //! program headers, AT_PHNUM = their count, AT_ENTRY = `_start`, AT_RANDOM pointing at 16
 //! readable bytes (not all zero), AT_HWCAP, AT_HWCAP2, AT_MINSIGSTKSZ (nonzero), and
 //! AT_SECURE = 0. Prints argv, envp and auxv.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::auxv_type::{
     AT_ENTRY, AT_HWCAP, AT_HWCAP2, AT_MINSIGSTKSZ, AT_PAGESZ, AT_PHDR, AT_PHNUM, AT_RANDOM,

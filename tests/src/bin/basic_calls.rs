@@ -1,8 +1,7 @@
 //! The everyday system calls with valid arguments: getpid, gettid (= getpid in a
 //! single-threaded process), getppid, sched_yield, uname, clock_gettime, brk, mmap /
 //! mprotect / munmap, arch_prctl on FS and GS, set_tid_address, writev and write.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::ffi::CStr;
 use core::sync::atomic::AtomicU32;

@@ -2,8 +2,7 @@
 //! kernel at work from user mode: who it is (uname), the process, the clocks, a burst of
 //! null system calls timed with the TSC (instructions per call under QEMU's icount), and
 //! memory mapped, touched and unmapped.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::ffi::CStr;
 

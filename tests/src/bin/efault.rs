@@ -7,8 +7,7 @@
 //!
 //! Needs fd 1 to be a pipe, a terminal or a regular file: `/dev/null` never reads the
 //! buffer, so it takes a NULL one.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::errno::EFAULT;
 use topframe_abi_tests::{

@@ -4,8 +4,7 @@
 //! at the low 32 bits); the x32 bit with an invalid number (0x4000_0000 | 1000, invalid
 //! whether or not the kernel has x32); every number of 387..=423 (reserved in
 //! `syscall_64.tbl`) and of 512..=547 (x32-only entries, never 64-bit syscalls).
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::errno::ENOSYS;
 use topframe_abi_tests::{InitialStack, abi_test_main, check_eq, syscall0};

@@ -1,7 +1,6 @@
 //! `int3`, the breakpoint instruction: #BP, which Linux delivers as SIGTRAP. Expected:
 //! killed by signal 5 (SIGTRAP), see `expected.toml`. Surviving is a failure.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

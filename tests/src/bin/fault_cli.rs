@@ -1,8 +1,7 @@
 //! `cli` in user mode: Linux runs user code at IOPL 0, so #GP, which Linux delivers as
 //! SIGSEGV. Expected: killed by signal 11 (SIGSEGV), see `expected.toml`. Surviving is a
 //! failure.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

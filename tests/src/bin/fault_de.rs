@@ -1,7 +1,6 @@
 //! Unsigned division by zero with `div`: #DE, which Linux delivers as SIGFPE. Expected:
 //! killed by signal 8 (SIGFPE), see `expected.toml`. Surviving is a failure.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

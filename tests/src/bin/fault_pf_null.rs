@@ -1,8 +1,7 @@
 //! A read of address 0 (never mapped: below `vm.mmap_min_addr`): #PF, which Linux delivers
 //! as SIGSEGV. Expected: killed by signal 11 (SIGSEGV), see `expected.toml`. Surviving is a
 //! failure.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

@@ -1,7 +1,6 @@
 //! `ud2`, the instruction defined to be invalid: #UD, which Linux delivers as SIGILL.
 //! Expected: killed by signal 4 (SIGILL), see `expected.toml`. Surviving is a failure.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

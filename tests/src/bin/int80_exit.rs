@@ -1,7 +1,6 @@
 //! i386 exit (1) through `int $0x80` from 64-bit code ends the process with the status in
 //! EBX: expected exit status 7 (see `expected.toml`).
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

@@ -3,8 +3,7 @@
 //! and RFLAGS changing from call to call. Natively one more preservation test; on the
 //! topframe kernel it compares the fast and the slow return paths (sched_yield may
 //! reschedule, which takes the slow one).
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::errno::ENOSYS;
 use topframe_abi_tests::registers::{Pattern, Registers, StackPointer, Trap, capture, rflags};

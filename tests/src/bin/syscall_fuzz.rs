@@ -9,8 +9,7 @@
 //!
 //! Usage: `syscall_fuzz [SEED [ITERATIONS]]` (decimal; defaults 12345 and 100000). The
 //! same seed replays the same calls.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::errno::{ENOSYS, MAX_ERRNO};
 use topframe_abi_tests::{

@@ -3,8 +3,7 @@
 //! the address of the next instruction, R11 the RFLAGS of the `syscall`; every other
 //! register (RSP, RBP, RBX, RDX, RSI, RDI, R8-R10, R12-R15) and RFLAGS are unchanged.
 //! Each case runs with every register pattern and both RFLAGS patterns.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::errno::ENOSYS;
 use topframe_abi_tests::registers::{Pattern, Registers, StackPointer, Trap, capture, rflags};

@@ -2,8 +2,7 @@
 //! still set, the CPU single-steps the next instruction, and the resulting SIGTRAP (no
 //! handler installed) kills the process. Expected: terminated by signal 5 (SIGTRAP),
 //! exit status 133 in shell terms (see `expected.toml`). Surviving is a failure.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use core::arch::asm;
 

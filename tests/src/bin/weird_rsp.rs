@@ -3,8 +3,7 @@
 //! number still return, RSP comes back exactly as it was, and the rest of the `syscall`
 //! register contract (see `syscall_regs`) holds. The program's RSP is restored from
 //! memory afterwards.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std, no_main)]
 
 use topframe_abi_tests::errno::ENOSYS;
 use topframe_abi_tests::registers::{Pattern, Registers, StackPointer, Trap, capture, rflags};
