@@ -3,7 +3,7 @@
 
 use crate::memory::paging::{self, PageKind};
 use spin::Once;
-use x2apic::lapic::{LocalApic, LocalApicBuilder, xapic_base};
+use x2apic::lapic::{LocalApic, LocalApicBuilder, TimerDivide, TimerMode, xapic_base};
 
 /// Spurious-interrupt vector (no EOI for it).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
@@ -130,4 +130,28 @@ pub fn send_startup(apic_id: u32, vector: u8) {
 pub fn end_of_interrupt() {
     // SAFETY: called from an interrupt handler for a delivered, non-spurious vector.
     unsafe { local_apic().end_of_interrupt() };
+}
+
+/// Put this CPU's timer in TSC-deadline or one-shot mode (divide by 16), unmasked, not
+/// running.
+pub fn configure_timer(tsc_deadline: bool) {
+    let mut apic = local_apic();
+    let mode = if tsc_deadline {
+        TimerMode::TscDeadline
+    } else {
+        TimerMode::OneShot
+    };
+    // SAFETY: the timer vector has a handler; a zero initial count keeps it from firing.
+    unsafe {
+        apic.set_timer_mode(mode);
+        apic.set_timer_divide(TimerDivide::Div16);
+        apic.set_timer_initial(0);
+        apic.enable_timer();
+    }
+}
+
+/// Start the one-shot timer counting down from `count` (0 stops it).
+pub fn set_timer_count(count: u32) {
+    // SAFETY: writing the initial count only (re)starts the countdown.
+    unsafe { local_apic().set_timer_initial(count) };
 }

@@ -179,3 +179,27 @@ selftest!(crash crash_stack_overflow, || {
     let depth = recurse(0);
     Err(alloc::format!("recursion ended at depth {depth} without hitting the guard page"))
 });
+
+selftest!(timer_interrupt_arrives_on_time, || {
+    use crate::{timer, tsc};
+    let before = timer::interrupts_here();
+    let start = tsc::read();
+    let deadline = start + tsc::frequency_hz() / 1000; // 1 ms
+    timer::arm(deadline);
+    // Wait with interrupts on until the interrupt has been taken (at most 100 ms).
+    while timer::interrupts_here() == before && tsc::read() - start < tsc::frequency_hz() / 10 {
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
+    let now = tsc::read();
+    ensure!(
+        timer::interrupts_here() == before + 1,
+        "no timer interrupt within 100 ms"
+    );
+    ensure!(
+        now >= deadline,
+        "the timer fired {} TSC ticks early",
+        deadline - now
+    );
+    Ok(())
+});

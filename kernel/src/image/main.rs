@@ -23,6 +23,7 @@ mod initramfs;
 mod log;
 mod memory;
 mod panic;
+mod pic;
 mod power;
 mod process;
 mod rtc;
@@ -32,6 +33,7 @@ mod serial;
 mod smp;
 mod sync;
 mod syscall;
+mod timer;
 mod traps;
 mod tsc;
 mod user;
@@ -98,8 +100,10 @@ extern "C" fn start_kernel(start_info: u64) -> ! {
 extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
     // SAFETY: start_kernel passes a leaked Box<BootInfo>.
     let boot = unsafe { Box::from_raw(boot) };
+    pic::disable();
     smp::init_boot_cpu();
     let tsc_source = tsc::calibrate();
+    timer::init_boot_cpu();
 
     let rsdp = boot.rsdp.expect("no ACPI RSDP in the PVH start info");
     let processors = acpi::processors(rsdp, apic::id())
@@ -131,6 +135,7 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
         tsc::frequency_hz() / 1000 % 1000,
         tsc_source.name()
     );
+    println!("timer: {}", timer::describe());
     println!("entry strategy: {}", entry_strategy());
     defmt::info!("boot complete: {=usize} CPUs online", smp::online().len());
 

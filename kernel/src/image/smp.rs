@@ -104,6 +104,9 @@ fn init_this_cpu(cpu: usize) {
         apic::choose_mode(features.x2apic);
     }
     apic::enable_this_cpu();
+    if cpu != 0 {
+        crate::timer::init_this_cpu();
+    }
 
     let report = &REPORTS[cpu];
     report
