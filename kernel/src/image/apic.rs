@@ -155,3 +155,11 @@ pub fn set_timer_count(count: u32) {
     // SAFETY: writing the initial count only (re)starts the countdown.
     unsafe { local_apic().set_timer_initial(count) };
 }
+
+/// Send `vector` to the CPU with `apic_id`.
+pub fn send_ipi(apic_id: u32, vector: u8) {
+    let mut apic = local_apic();
+    // SAFETY: every vector the kernel sends has a handler on every CPU.
+    unsafe { apic.send_ipi(vector, destination(apic_id)) };
+    wait_for_delivery(&apic);
+}

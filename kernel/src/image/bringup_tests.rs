@@ -203,3 +203,25 @@ selftest!(timer_interrupt_arrives_on_time, || {
     );
     Ok(())
 });
+
+selftest!(functions_run_on_every_cpu_through_ipis, || {
+    use core::sync::atomic::AtomicU64;
+    static SEEN: [AtomicU64; topframe_kernel::MAX_CPUS] =
+        [const { AtomicU64::new(0) }; topframe_kernel::MAX_CPUS];
+    fn record(token: u64) {
+        SEEN[topframe_percpu::cpu_id()].store(token, Ordering::Relaxed);
+    }
+    for cpu in online().iter() {
+        crate::ipi::call_on(cpu, record, 1000 + cpu as u64);
+    }
+    for cpu in online().iter() {
+        let seen = SEEN[cpu].load(Ordering::Relaxed);
+        ensure!(
+            seen == 1000 + cpu as u64,
+            "CPU {cpu} ran {seen}, expected its own token"
+        );
+    }
+    // A shootdown reaching every CPU returns (each one acknowledged).
+    crate::tlb::shootdown(online(), 0x1000, 0x3000);
+    Ok(())
+});

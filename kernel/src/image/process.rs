@@ -191,6 +191,7 @@ pub fn run(spawned: Spawned) -> ExitStatus {
     unsafe { enter_user_mode(frame) };
 
     crate::memory::paging::activate_kernel_tables();
+    process.space.deactivate();
     CURRENT.write(core::ptr::null());
     let status = decode_status(process.exit_status.load(Ordering::Acquire));
     stacks::free(process.kernel_stack);

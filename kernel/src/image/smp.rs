@@ -44,6 +44,11 @@ static ONLINE: AtomicCpuSet = AtomicCpuSet::new();
 /// Set by an AP once it runs on its own stack and needs no trampoline data any more.
 static AP_STARTED: AtomicBool = AtomicBool::new(false);
 
+/// The APIC ID of CPU `cpu` (as it reported it when it came online).
+pub fn apic_id(cpu: usize) -> u32 {
+    REPORTS[cpu].apic_id.load(Ordering::Relaxed) as u32
+}
+
 /// The CPUs online now.
 pub fn online() -> CpuSet {
     ONLINE.snapshot()

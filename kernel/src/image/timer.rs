@@ -102,7 +102,21 @@ pub fn interrupt() {
     TIMER_INTERRUPTS.inc();
 }
 
+/// Halt this CPU until the TSC reaches `deadline` (interrupts stay as they were).
+pub fn sleep_until(deadline: u64) {
+    let interrupts_were_enabled = x86_64::instructions::interrupts::are_enabled();
+    while tsc::read() < deadline {
+        x86_64::instructions::interrupts::disable();
+        arm(deadline);
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+    if !interrupts_were_enabled {
+        x86_64::instructions::interrupts::disable();
+    }
+}
+
 /// Timer interrupts taken on this CPU.
+#[cfg(feature = "selftest")]
 pub fn interrupts_here() -> u64 {
     TIMER_INTERRUPTS.read()
 }

@@ -60,6 +60,10 @@ fn handle(regs: &mut PtRegs, vector: u8) {
         0..=31 if from_user => user_exception(regs, vector),
         0..=31 => kernel_exception(regs, vector),
         apic::SPURIOUS_VECTOR => {}
+        crate::ipi::CALL_FUNCTION_VECTOR => {
+            crate::ipi::serve_mailbox(topframe_percpu::cpu_id());
+            apic::end_of_interrupt();
+        }
         apic::TIMER_VECTOR => {
             crate::timer::interrupt();
             apic::end_of_interrupt();

@@ -69,6 +69,12 @@ pub fn nanoseconds() -> u64 {
     (u128::from(read()) * 1_000_000_000 / u128::from(frequency_hz().max(1))) as u64
 }
 
+/// The TSC value at `nanoseconds` on the monotonic clock.
+pub fn from_nanoseconds(nanoseconds: u64) -> u64 {
+    (u128::from(nanoseconds) * u128::from(frequency_hz()) / 1_000_000_000).min(u128::from(u64::MAX))
+        as u64
+}
+
 /// The Unix time at TSC 0, in nanoseconds: REALTIME = this + [`nanoseconds`].
 pub fn boot_unix_nanoseconds() -> u64 {
     BOOT_UNIX_NANOSECONDS.load(Ordering::Relaxed)

@@ -236,11 +236,44 @@ const CLOCK_MONOTONIC_COARSE: u64 = 6;
 const CLOCK_BOOTTIME: u64 = 7;
 
 /// `struct timespec`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 #[repr(C)]
 struct Timespec {
     seconds: i64,
     nanoseconds: i64,
+}
+
+/// TIMER_ABSTIME: the request is a time on the clock, not an interval.
+const TIMER_ABSTIME: u64 = 1;
+
+/// Sleep until the request passes. Nothing can interrupt a sleep yet (no signals), so
+/// `remaining` is never written.
+pub fn clock_nanosleep(clock: u64, flags: u64, request: u64, _remaining: u64) -> i64 {
+    let Ok(time) = read_user::<Timespec>(request) else {
+        return -EFAULT;
+    };
+    if time.seconds < 0 || !(0..1_000_000_000).contains(&time.nanoseconds) {
+        return -EINVAL;
+    }
+    let requested = (time.seconds as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(time.nanoseconds as u64);
+    let clock_offset = match clock {
+        CLOCK_MONOTONIC | CLOCK_BOOTTIME => 0,
+        CLOCK_REALTIME => crate::tsc::boot_unix_nanoseconds(),
+        _ => return -EINVAL,
+    };
+    let deadline = if flags & TIMER_ABSTIME != 0 {
+        requested.saturating_sub(clock_offset)
+    } else {
+        crate::tsc::nanoseconds().saturating_add(requested)
+    };
+    crate::timer::sleep_until(crate::tsc::from_nanoseconds(deadline));
+    0
+}
+
+pub fn nanosleep(request: u64, remaining: u64) -> i64 {
+    clock_nanosleep(CLOCK_MONOTONIC, 0, request, remaining)
 }
 
 pub fn clock_gettime(clock: u64, timespec: u64) -> i64 {
@@ -378,4 +411,15 @@ pub fn brk(address: u64) -> i64 {
     }
     memory.brk = address;
     address as i64
+}
+
+/// The CPU (and NUMA node: always 0) the caller runs on; either pointer may be null.
+pub fn getcpu(cpu: u64, node: u64) -> i64 {
+    let here = topframe_percpu::cpu_id() as u32;
+    for (address, value) in [(cpu, here), (node, 0)] {
+        if address != 0 && write_user(address, &value).is_err() {
+            return -EFAULT;
+        }
+    }
+    0
 }

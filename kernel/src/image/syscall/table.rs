@@ -42,6 +42,7 @@ syscall_table! {
     16 => sys_ioctl(fd, request, argument) => ioctl(fd, request, argument);
     20 => sys_writev(fd, iov, count) => writev(fd, iov, count);
     24 => sys_sched_yield() => 0;
+    35 => sys_nanosleep(request, remaining) => nanosleep(request, remaining);
     39 => sys_getpid() => getpid();
     60 => sys_exit(status) => exit(status);
     63 => sys_uname(buffer) => uname(buffer);
@@ -50,5 +51,7 @@ syscall_table! {
     186 => sys_gettid() => getpid();
     218 => sys_set_tid_address(address) => set_tid_address(address);
     228 => sys_clock_gettime(clock, timespec) => clock_gettime(clock, timespec);
+    230 => sys_clock_nanosleep(clock, flags, request, remaining) => clock_nanosleep(clock, flags, request, remaining);
     231 => sys_exit_group(status) => exit(status);
+    309 => sys_getcpu(cpu, node) => getcpu(cpu, node);
 }

@@ -6,6 +6,7 @@ use crate::memory::frames;
 use crate::memory::paging::kernel_pml4;
 use topframe_kernel::layout::{DIRECT_MAP_BASE, PAGE_SIZE, USER_SPACE_END, phys_to_direct};
 use topframe_kernel::vma::Access;
+use topframe_sched::AtomicCpuSet;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
 use x86_64::structures::paging::page_table::PageTableEntry;
@@ -53,6 +54,8 @@ pub enum MapError {
 /// A process's page tables.
 pub struct AddressSpace {
     pml4: u64,
+    /// The CPUs that have these tables loaded: the ones a TLB shootdown must reach.
+    active: AtomicCpuSet,
 }
 
 impl AddressSpace {
@@ -68,7 +71,10 @@ impl AddressSpace {
                 table[index] = kernel[index].clone();
             }
         }
-        Some(AddressSpace { pml4 })
+        Some(AddressSpace {
+            pml4,
+            active: AtomicCpuSet::new(),
+        })
     }
 
     fn mapper(&self) -> OffsetPageTable<'_> {
@@ -181,7 +187,7 @@ impl AddressSpace {
             entry.set_unused();
             let _ = frames::free(frame);
         });
-        flush_user_tlb();
+        self.shootdown(start, end);
     }
 
     /// Give every populated page of `[start, end)` the protection `access`; pages that
@@ -202,20 +208,28 @@ impl AddressSpace {
                 let _ = frames::free(frame);
             }
         });
-        flush_user_tlb();
+        self.shootdown(start, end);
     }
 
-    /// Make this address space the current one.
+    /// Make this address space the current one on this CPU.
     pub fn activate(&self) {
+        self.active.insert(topframe_percpu::cpu_id());
         let frame = PhysFrame::containing_address(PhysAddr::new(self.pml4));
         // SAFETY: the upper half is the kernel's, so the kernel keeps running unchanged.
         unsafe { Cr3::write(frame, Cr3Flags::empty()) };
     }
 }
 
-/// Flush this CPU's TLB entries of user pages (reloading CR3 keeps global kernel pages).
-fn flush_user_tlb() {
-    x86_64::instructions::tlb::flush_all();
+impl AddressSpace {
+    /// This CPU no longer uses these tables (it loaded others).
+    pub fn deactivate(&self) {
+        self.active.remove(topframe_percpu::cpu_id());
+    }
+
+    /// Drop `[start, end)` from the TLB of every CPU that may cache it.
+    fn shootdown(&self, start: u64, end: u64) {
+        crate::tlb::shootdown(self.active.snapshot(), start, end);
+    }
 }
 
 impl Drop for AddressSpace {
