@@ -1,6 +1,7 @@
 //! The kernel command line: space-separated `key` or `key=value` words.
 
-/// A borrowed command line.
+/// A borrowed command line. As on Linux, words after a lone `--` belong to init, not
+/// to the kernel.
 #[derive(Clone, Copy, Debug)]
 pub struct Cmdline<'a>(pub &'a str);
 
@@ -19,7 +20,11 @@ impl<'a> Cmdline<'a> {
     /// How `key` is set.
     pub fn get(&self, key: &str) -> Setting<'a> {
         let mut setting = Setting::Absent;
-        for word in self.0.split_ascii_whitespace() {
+        for word in self
+            .0
+            .split_ascii_whitespace()
+            .take_while(|word| *word != "--")
+        {
             match word.split_once('=') {
                 Some((name, value)) if name == key => setting = Setting::Value(value),
                 None if word == key => setting = Setting::Flag,
@@ -44,5 +49,9 @@ mod tests {
         assert_eq!(cmdline.get("self"), Setting::Absent);
         assert_eq!(Cmdline("").get("selftest"), Setting::Absent);
         assert_eq!(Cmdline("a=").get("a"), Setting::Value(""));
+        let with_init_arguments = Cmdline("quiet -- runlist selftest=x");
+        assert_eq!(with_init_arguments.get("quiet"), Setting::Flag);
+        assert_eq!(with_init_arguments.get("runlist"), Setting::Absent);
+        assert_eq!(with_init_arguments.get("selftest"), Setting::Absent);
     }
 }

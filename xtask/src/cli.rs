@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -42,6 +43,10 @@ Environment: DEFMT_LOG sets the kernel's defmt log level at build time (default 
 unset)."
     )]
     Test(TestArgs),
+    /// Measure the entry strategies: boot release kernels (floor, lazy, complete) with the
+    /// bench program as /init and print per-operation figures, the static fast-path listing
+    /// and the A-B difference (issue 6; README.md, "Benchmarks").
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +76,14 @@ pub struct QemuArgs {
     /// Extra argument for QEMU, appended last (repeat for several).
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+    /// A static x86_64 ELF from the host to run as /init (packed into an initramfs); exit
+    /// with its status (128 + signal when it is killed).
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<PathBuf>,
+    /// Arguments for the --init program, after `--`; they travel on the kernel command line
+    /// (after ` -- `), so none may be empty or contain whitespace.
+    #[arg(last = true, value_name = "ARGS", requires = "init", value_parser = parse_init_arg)]
+    pub init_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +105,18 @@ fn parse_cpu_count(text: &str) -> Result<usize, String> {
     })?;
     qemu::check_cpu_count(count)?;
     Ok(count)
+}
+
+fn parse_init_arg(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        Err(
+            "the kernel splits its command line at whitespace, so an init argument can be \
+             neither empty nor contain spaces"
+                .to_string(),
+        )
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 /// A bad input from the user (command line or suite file): exit status 2.
@@ -121,7 +146,7 @@ mod tests {
     fn qemu_args(args: &[&str]) -> QemuArgs {
         match parse(args).expect("valid command line").command {
             Command::Qemu(qemu) => qemu,
-            Command::Test(_) => panic!("parsed as test"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 
@@ -141,6 +166,21 @@ mod tests {
         assert_eq!(args.timeout, 120);
         assert_eq!(args.cmdline, "");
         assert!(args.qemu_args.is_empty());
+        assert_eq!(args.init, None);
+        assert!(args.init_args.is_empty());
+    }
+
+    #[test]
+    fn init_and_its_arguments() {
+        let args = qemu_args(&["qemu", "--init", "/tmp/prog", "--", "-v", "x", "--"]);
+        assert_eq!(args.init, Some(PathBuf::from("/tmp/prog")));
+        assert_eq!(args.init_args, ["-v", "x", "--"]);
+        let error = parse(&["qemu", "--", "x"]).expect_err("arguments without --init");
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
+        for bad in ["", "a b", "tab\there"] {
+            let error = parse(&["qemu", "--init", "/p", "--", bad]).expect_err(bad);
+            assert!(error.to_string().contains("whitespace"), "{error}");
+        }
     }
 
     #[test]
@@ -213,7 +253,7 @@ mod tests {
                 assert!(args.full);
                 assert_eq!(args.jobs.map(NonZeroUsize::get), Some(3));
             }
-            Command::Qemu(_) => panic!("parsed as qemu"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 }

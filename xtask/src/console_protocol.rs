@@ -4,6 +4,13 @@
 //!   only report odd statuses, so this line carries the real one.
 //! - `[selftest] <name> ... ok`, `[selftest] <name> ... FAILED: <reason>` and finally
 //!   `[selftest] <P> passed, <F> failed` from a test build booted with `selftest`.
+//! - `entry strategy: <name>`: the last line of the boot summary; what follows is the
+//!   workload's.
+//! - `[run] <path>: exited with status <N>`, `[run] <path>: killed by signal <N>` or
+//!   `[run] <path>: could not start` after each program of `/runlist` (booted with `runlist`),
+//!   and after the last `[run] returns to user mode through the slow path: <N>`.
+
+use crate::test_program::Outcome;
 
 /// The status in a `topframe: exit status <N>` line.
 pub fn exit_status(line: &str) -> Option<u32> {
@@ -35,6 +42,34 @@ pub fn selftest_line(line: &str) -> Option<SelftestLine<'_>> {
         passed: passed.parse().ok()?,
         failed: failed.parse().ok()?,
     })
+}
+
+/// Whether `line` is the last line of the boot summary.
+pub fn ends_boot_summary(line: &str) -> bool {
+    line.starts_with("entry strategy: ")
+}
+
+/// The end of one program of the run list.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProgramEnd<'a> {
+    pub path: &'a str,
+    /// `None`: it could not start.
+    pub outcome: Option<Outcome>,
+}
+
+pub fn program_end(line: &str) -> Option<ProgramEnd<'_>> {
+    // The path comes from the run list and cannot hold whitespace, the results hold no ": ".
+    let (path, result) = line.trim_end().strip_prefix("[run] ")?.rsplit_once(": ")?;
+    let outcome = if result == "could not start" {
+        None
+    } else if let Some(status) = result.strip_prefix("exited with status ") {
+        Some(Outcome::Exited(status.parse().ok()?))
+    } else {
+        Some(Outcome::Killed(
+            result.strip_prefix("killed by signal ")?.parse().ok()?,
+        ))
+    };
+    Some(ProgramEnd { path, outcome })
 }
 
 #[cfg(test)]
@@ -92,5 +127,46 @@ mod tests {
         assert_eq!(selftest_line("[selftest] x passed, 0 failed"), None);
         assert_eq!(selftest_line("heap_alloc ... ok"), None);
         assert_eq!(selftest_line(""), None);
+    }
+
+    #[test]
+    fn program_ends() {
+        assert_eq!(
+            program_end("[run] /bin/syscall_regs: exited with status 0"),
+            Some(ProgramEnd {
+                path: "/bin/syscall_regs",
+                outcome: Some(Outcome::Exited(0))
+            })
+        );
+        assert_eq!(
+            program_end("[run] /bin/tf_syscall: killed by signal 5"),
+            Some(ProgramEnd {
+                path: "/bin/tf_syscall",
+                outcome: Some(Outcome::Killed(5))
+            })
+        );
+        assert_eq!(
+            program_end("[run] /bin/a:b: could not start"),
+            Some(ProgramEnd {
+                path: "/bin/a:b",
+                outcome: None
+            })
+        );
+    }
+
+    #[test]
+    fn not_program_ends() {
+        assert_eq!(program_end("[run] /bin/x: exited with status x"), None);
+        assert_eq!(program_end("[run] /bin/x: stopped"), None);
+        assert_eq!(program_end("/bin/x: exited with status 0"), None);
+        assert_eq!(program_end("init: exited with status 0"), None);
+        assert_eq!(
+            program_end("[run] returns to user mode through the slow path: 4133"),
+            None
+        );
+        assert!(ends_boot_summary(
+            "entry strategy: complete frame (Linux >= 4.1)"
+        ));
+        assert!(!ends_boot_summary("apic mode: x2apic"));
     }
 }

@@ -4,20 +4,27 @@
 //!   decoded defmt log, exit with the kernel's own status.
 //! - `cargo xtask test`: host tests, lints, the per-CPU codegen check and the QEMU suite
 //!   (`tests/qemu-suite.toml`), ending with one line `N passed, N failed`.
+//! - `cargo xtask bench`: the A/B harness for the entry strategies (see `bench`).
 //!
-//! Both first make the machine ready (the Rust target, a recent enough QEMU): see `setup`.
+//! All first make the machine ready (the Rust target, a recent enough QEMU): see `setup`.
 
+mod abi_programs;
 mod accel;
+mod bench;
 mod cli;
 mod codegen_check;
 mod console_protocol;
 mod defmt_log;
+mod initramfs;
 mod kernel_build;
 mod qemu;
 mod qemu_cmd;
+mod run_list;
 mod setup;
+mod static_elf;
 mod suite;
 mod test_cmd;
+mod test_program;
 mod workspace;
 
 use std::process::ExitCode;
@@ -31,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Qemu(args) => qemu_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

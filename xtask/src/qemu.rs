@@ -51,6 +51,8 @@ pub struct Machine {
     pub cpus: usize,
     pub accel: Accel,
     pub apic: Apic,
+    /// The initramfs (a cpio newc archive), passed with `-initrd`.
+    pub initrd: Option<PathBuf>,
     pub cmdline: String,
     pub extra_args: Vec<String>,
 }
@@ -84,6 +86,10 @@ impl Machine {
         args.extend(accel);
         args.extend(os(&["-cpu", &cpu, "-kernel"]));
         args.push(self.kernel.clone().into());
+        if let Some(initrd) = &self.initrd {
+            args.push("-initrd".into());
+            args.push(initrd.clone().into());
+        }
         args.extend(os(&["-append", &self.cmdline]));
         args.extend(os(&["-no-reboot", "-display", "none", "-monitor", "none"]));
         args.extend(os(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]));
@@ -303,6 +309,7 @@ mod tests {
             cpus: 4,
             accel,
             apic,
+            initrd: None,
             cmdline: "selftest".to_string(),
             extra_args: vec!["-s".to_string()],
         }
@@ -339,10 +346,22 @@ mod tests {
             "{mttcg}"
         );
         assert!(mttcg.contains("-serial stdio -serial null -s"), "{mttcg}");
+        assert!(!mttcg.contains("-initrd"), "{mttcg}");
         let kvm = joined(&machine(Accel::Kvm, Apic::Xapic), None);
         assert!(
             kvm.contains("-accel kvm -cpu host,-x2apic -kernel"),
             "{kvm}"
+        );
+    }
+
+    #[test]
+    fn the_initramfs_follows_the_kernel() {
+        let mut with_initrd = machine(Accel::TcgIcount, Apic::X2apic);
+        with_initrd.initrd = Some(PathBuf::from("/t/initramfs.cpio"));
+        let args = joined(&with_initrd, None);
+        assert!(
+            args.contains("-kernel /k/topframe-kernel -initrd /t/initramfs.cpio -append selftest"),
+            "{args}"
         );
     }
 

@@ -1,21 +1,31 @@
 //! `cargo xtask qemu`: build the kernel, boot it, stream its console and log, and exit with
-//! the kernel's status.
+//! the kernel's status. With `--init PATH [-- ARGS]` the kernel runs that host program as
+//! `/init` and its status is init's.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::QemuArgs;
+use crate::cli::{QemuArgs, UsageError};
 use crate::defmt_log::LogDecoder;
+use crate::initramfs::Initramfs;
 use crate::kernel_build::{CargoOutput, KernelVariant};
 use crate::qemu::{self, Ending, Line, Machine};
-use crate::{accel, setup};
+use crate::{accel, setup, static_elf, workspace};
 
 /// Exit status when the kernel did not finish in time (as `timeout(1)`).
 const TIMED_OUT: u8 = 124;
 
 pub fn run(args: &QemuArgs) -> Result<ExitCode> {
+    // A wrong --init is the user's mistake: say so before any build.
+    let init = args
+        .init
+        .as_deref()
+        .map(static_elf::read)
+        .transpose()
+        .map_err(|error| UsageError(error.to_string()))?;
     let accel = accel::choose(args.accel)?;
     setup::ensure_host_ready()?;
     let variant = KernelVariant {
@@ -28,12 +38,14 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
     if log.is_none() {
         println!("note: the kernel has no .defmt section; its COM2 output is discarded");
     }
+    let initrd = init.map(write_init_initramfs).transpose()?;
     let machine = Machine {
         kernel,
         cpus: args.smp,
         accel,
         apic: args.apic,
-        cmdline: args.cmdline.clone(),
+        initrd: initrd.clone(),
+        cmdline: kernel_cmdline(&args.cmdline, &args.init_args),
         extra_args: args.qemu_args.clone(),
     };
     let ending = qemu::boot(
@@ -45,8 +57,12 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
             Line::Log(text) => println!("  log| {text}"),
             Line::QemuStderr(text) => eprintln!("{text}"),
         },
-    )?;
-    Ok(match ending {
+    );
+    if let Some(initrd) = initrd {
+        // Only this boot used it.
+        let _ = std::fs::remove_file(initrd);
+    }
+    Ok(match ending? {
         // A status beyond what a process can return still must not read as success.
         Ending::KernelStatus(status) => ExitCode::from(u8::try_from(status).unwrap_or(1)),
         Ending::TimedOut => {
@@ -65,4 +81,47 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// Packs `program` as `/init` into an initramfs of its own (named after this process, so
+/// that boots side by side do not share one) and returns its path.
+fn write_init_initramfs(program: Vec<u8>) -> Result<PathBuf> {
+    let mut initramfs = Initramfs::default();
+    initramfs.add_executable("/init", program);
+    let path = workspace::xtask_dir()
+        .join("qemu")
+        .join(format!("init-{}.cpio", std::process::id()));
+    initramfs.write(&path)?;
+    Ok(path)
+}
+
+/// The kernel command line: `cmdline`, then ` -- ` and init's arguments when there are some
+/// (the kernel passes the words after ` -- ` to init).
+fn kernel_cmdline(cmdline: &str, init_args: &[String]) -> String {
+    if init_args.is_empty() {
+        cmdline.to_string()
+    } else {
+        format!("{cmdline} -- {}", init_args.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_arguments_follow_a_double_dash() {
+        let args = ["-v".to_string(), "x".to_string()];
+        assert_eq!(kernel_cmdline("", &[]), "");
+        assert_eq!(
+            kernel_cmdline("syscall_slow_path", &[]),
+            "syscall_slow_path"
+        );
+        // The kernel looks for " -- ", so the separator keeps its leading space.
+        assert_eq!(kernel_cmdline("", &args), " -- -v x");
+        assert_eq!(
+            kernel_cmdline("syscall_slow_path", &args),
+            "syscall_slow_path -- -v x"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The QEMU suite, `tests/qemu-suite.toml`: one QEMU boot per `[[run]]`, each reporting many
-//! cases (one per self test, plus `<run>/boot` for the status and the expected output).
+//! cases (one per self test, or with `programs` one per program of the run list, plus
+//! `<run>/boot` for the status and the expected output).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
+use topframe_kernel::cmdline::{Cmdline, Setting};
 
 use crate::accel::Accel;
 use crate::cli::UsageError;
@@ -53,6 +55,18 @@ pub struct Run {
     /// Only with `cargo xtask test --full`.
     #[serde(default)]
     pub full_only: bool,
+    /// Programs to run from an initramfs (the kernel booted with `runlist`) instead of the
+    /// self tests.
+    #[serde(default)]
+    pub programs: Option<ProgramSet>,
+}
+
+/// What a run's initramfs holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgramSet {
+    /// The ABI test programs and the C programs (see `abi_programs`).
+    Abi,
 }
 
 fn one() -> usize {
@@ -115,6 +129,14 @@ fn parse(text: &str) -> Result<Vec<Run>, String> {
             Some("the name is used twice".to_string())
         } else if run.timeout == 0 {
             Some("timeout must be at least 1 second".to_string())
+        } else if run.programs.is_some()
+            && (Cmdline(&run.cmdline).get("runlist") != Setting::Flag
+                || Cmdline(&run.cmdline).get("selftest") != Setting::Absent)
+        {
+            Some(
+                "a run with `programs` needs `runlist` and no `selftest` in its cmdline"
+                    .to_string(),
+            )
         } else {
             qemu::check_cpu_count(run.smp)
                 .err()
@@ -150,9 +172,10 @@ impl Run {
         }
     }
 
-    pub fn machine(&self, kernel: PathBuf) -> Machine {
+    pub fn machine(&self, kernel: PathBuf, initrd: Option<PathBuf>) -> Machine {
         Machine {
             kernel,
+            initrd,
             cpus: self.smp,
             accel: if self.icount {
                 Accel::TcgIcount
@@ -184,7 +207,8 @@ impl Run {
                 problems.push(format!("no console line matches `{expected}`"));
             }
         }
-        if self.expect_status == 0 {
+        // A run of programs reports them case by case instead.
+        if self.expect_status == 0 && self.programs.is_none() {
             problems.extend(selftest_problems(console));
         }
         if problems.is_empty() {
@@ -295,8 +319,11 @@ full_only = true   # only with --full
 
         let mttcg = &runs[run_named(&runs, "smp4-mttcg")];
         assert!(!mttcg.icount);
-        assert_eq!(mttcg.machine(PathBuf::new()).accel, Accel::TcgMultiThreaded);
-        assert_eq!(first.machine(PathBuf::new()).accel, Accel::TcgIcount);
+        assert_eq!(
+            mttcg.machine(PathBuf::new(), None).accel,
+            Accel::TcgMultiThreaded
+        );
+        assert_eq!(first.machine(PathBuf::new(), None).accel, Accel::TcgIcount);
         assert!(mttcg.expect_output.is_empty());
     }
 
@@ -446,6 +473,46 @@ full_only = true   # only with --full
             crash.boot_verdict(&Ending::KernelStatus(0), &console),
             Err("exit status 0, expected 101".to_string())
         );
+    }
+
+    const PROGRAMS_RUN: &str = r#"
+[[run]]
+name = "abi-lazy-slow-path"
+strategy = "lazy"
+cmdline = "runlist syscall_slow_path"
+programs = "abi"
+timeout = 300
+"#;
+
+    #[test]
+    fn program_runs() {
+        let run = parse(PROGRAMS_RUN).unwrap().remove(0);
+        assert_eq!(run.programs, Some(ProgramSet::Abi));
+        assert_eq!(run.strategy, Strategy::Lazy);
+        assert_eq!(first_run().programs, None);
+        let initrd = PathBuf::from("/t/initramfs.cpio");
+        assert_eq!(
+            run.machine(PathBuf::new(), Some(initrd.clone())).initrd,
+            Some(initrd)
+        );
+        // No self-test summary: the programs are cases of their own.
+        let console = lines("[run] /bin/a: exited with status 1\ntopframe: exit status 0");
+        assert_eq!(run.boot_verdict(&Ending::KernelStatus(0), &console), Ok(()));
+        assert!(error("[[run]]\nname = \"a\"\nprograms = \"c\"\n").starts_with("3:12: "));
+    }
+
+    #[test]
+    fn program_runs_boot_with_a_runlist() {
+        for cmdline in ["selftest", "runlist selftest", "runlist=x", ""] {
+            let text =
+                format!("[[run]]\nname = \"a\"\nprograms = \"abi\"\ncmdline = \"{cmdline}\"\n");
+            assert!(
+                error(&text).contains("needs `runlist` and no `selftest`"),
+                "{cmdline}"
+            );
+        }
+        // Without a cmdline, a run boots with `selftest`.
+        assert!(error("[[run]]\nname = \"a\"\nprograms = \"abi\"\n").contains("runlist"));
     }
 
     #[test]

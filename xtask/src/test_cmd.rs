@@ -1,5 +1,6 @@
-//! `cargo xtask test`: host tests, lints, the per-CPU codegen check and the QEMU suite, each
-//! reported case by case, ending with one line `N passed, N failed`.
+//! `cargo xtask test`: host tests, lints, the ABI programs (built, and the C programs run
+//! natively), the per-CPU codegen check and the QEMU suite, each reported case by case,
+//! ending with one line `N passed, N failed`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,13 +16,16 @@ use anyhow::Result;
 use regex::Regex;
 use topframe_percpu::PROBE_SYMBOL_PREFIX;
 
+use crate::abi_programs::{self, AbiPrograms};
+use crate::bench;
 use crate::cli::TestArgs;
 use crate::codegen_check;
 use crate::console_protocol::{self, SelftestLine};
 use crate::defmt_log::LogDecoder;
 use crate::kernel_build::{CargoOutput, KERNEL_TARGET, KernelVariant, Strategy};
 use crate::qemu::{self, Line};
-use crate::suite::{self, Run, SUITE_FILE};
+use crate::run_list::RunListWatcher;
+use crate::suite::{self, ProgramSet, Run, SUITE_FILE};
 use crate::{setup, workspace};
 
 /// The kernel the codegen check disassembles: optimized, as the accessors are meant to be.
@@ -67,6 +71,11 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             .collect();
         host_tests(&report);
         lints(&report);
+        let abi = runs
+            .iter()
+            .any(|run| run.programs == Some(ProgramSet::Abi))
+            .then(|| abi_stage(&report))
+            .flatten();
         let kernels: HashMap<KernelVariant, Option<PathBuf>> = builds
             .into_iter()
             .map(|(variant, build)| {
@@ -75,8 +84,10 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             })
             .collect();
         codegen(&report, kernels[&CODEGEN_VARIANT].as_deref());
-        qemu_suite(&report, &runs, &kernels, jobs);
+        qemu_suite(&report, &runs, &kernels, abi.as_ref(), jobs);
     });
+    println!("bench: cargo xtask bench --rounds 2 --smp 1 --accel tcg (table well formed)");
+    report.case(bench::smoke::CASE, bench::smoke::check());
     Ok(report.finish())
 }
 
@@ -261,6 +272,23 @@ fn lints(report: &Report) {
     }
 }
 
+/// Builds the ABI programs and runs the C programs natively (cases `native/<program>`);
+/// `None` when the programs cannot be booted (shown), so that the runs with them fail.
+fn abi_stage(report: &Report) -> Option<AbiPrograms> {
+    println!(
+        "abi programs: cargo build -p topframe-abi-tests --release, tests/c/*.c with gcc and \
+         musl-gcc, run natively"
+    );
+    abi_programs::prepare(&mut |case, outcome| report.case(case, outcome))
+        .map_err(|error| {
+            report.block(&format!(
+                "error: {error}\n{}",
+                tail(&error.root_cause().to_string(), TAIL_LINES)
+            ));
+        })
+        .ok()
+}
+
 fn codegen(report: &Report, kernel: Option<&Path>) {
     println!(
         "codegen: {PROBE_SYMBOL_PREFIX}* in {}",
@@ -290,6 +318,7 @@ fn qemu_suite(
     report: &Report,
     runs: &[Run],
     kernels: &HashMap<KernelVariant, Option<PathBuf>>,
+    abi: Option<&AbiPrograms>,
     jobs: usize,
 ) {
     println!(
@@ -302,7 +331,7 @@ fn qemu_suite(
         for _ in 0..jobs.min(runs.len()) {
             scope.spawn(|| {
                 while let Some(run) = runs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    boot_run(report, run, kernels[&run.kernel_variant()].as_deref());
+                    boot_run(report, run, kernels[&run.kernel_variant()].as_deref(), abi);
                 }
             });
         }
@@ -319,8 +348,9 @@ struct RunOutput {
     selftest_failed: bool,
 }
 
-/// Boots one run, reporting each self test as its line arrives and then `<run>/boot`.
-fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>) {
+/// Boots one run, reporting each self test or program as its line arrives and then
+/// `<run>/boot`.
+fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>, abi: Option<&AbiPrograms>) {
     let boot_case = format!("{}/boot", run.name);
     let Some(kernel) = kernel else {
         report.case(
@@ -329,6 +359,17 @@ fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>) {
         );
         return;
     };
+    let programs = match (run.programs, abi) {
+        (None, _) => None,
+        (Some(ProgramSet::Abi), Some(abi)) => Some(abi),
+        (Some(ProgramSet::Abi), None) => {
+            report.case(
+                &boot_case,
+                Err("the ABI programs could not be prepared (above)".to_string()),
+            );
+            return;
+        }
+    };
     let log = match LogDecoder::from_elf(kernel) {
         Ok(log) => log,
         Err(error) => {
@@ -336,8 +377,13 @@ fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>) {
             return;
         }
     };
-    let machine = run.machine(kernel.to_path_buf());
+    let machine = run.machine(
+        kernel.to_path_buf(),
+        programs.map(|abi| abi.initramfs.clone()),
+    );
     let mut output = RunOutput::default();
+    let mut run_list = programs.map(|abi| RunListWatcher::new(&abi.programs));
+    let run_dir = workspace::xtask_dir().join("test").join(&run.name);
     let started = Instant::now();
     let ending = qemu::boot(
         &machine,
@@ -356,6 +402,17 @@ fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>) {
                     }
                     Some(SelftestLine::Summary { .. }) | None => {}
                 }
+                if let Some(program) = run_list
+                    .as_mut()
+                    .and_then(|run_list| run_list.console_line(text))
+                {
+                    let case = format!("{}/{}", run.name, program.name);
+                    let failed = program.verdict.is_err();
+                    report.case(&case, program.verdict);
+                    if failed {
+                        report.block(&program_failure_details(&case, &program.output, &run_dir));
+                    }
+                }
                 output.console.push(text.clone());
             }
             Line::Log(text) => output.log.push(text.clone()),
@@ -366,8 +423,15 @@ fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>) {
         Ok(ending) => run.boot_verdict(ending, &output.console),
         Err(error) => Err(format!("{error:#}")),
     };
+    for program in run_list.iter().flat_map(RunListWatcher::unfinished) {
+        report.case(
+            &format!("{}/{}", run.name, program.name),
+            Err(format!(
+                "it never ended: the boot stopped first (see {boot_case})"
+            )),
+        );
+    }
     let failed = output.selftest_failed || verdict.is_err();
-    let run_dir = workspace::xtask_dir().join("test").join(&run.name);
     let saved = save_run(&run_dir, &machine, &output);
     report.case(
         &format!("{boot_case} ({:.1} s)", started.elapsed().as_secs_f64()),
@@ -403,6 +467,21 @@ fn save_run(run_dir: &Path, machine: &qemu::Machine, output: &RunOutput) -> std:
         std::fs::write(run_dir.join(file), text)?;
     }
     Ok(())
+}
+
+/// The console lines of one failed program.
+fn program_failure_details(case: &str, output: &[String], run_dir: &Path) -> String {
+    let shown_dir = run_dir.strip_prefix(workspace::root()).unwrap_or(run_dir);
+    let which = if output.len() > TAIL_LINES {
+        format!(" (last {TAIL_LINES} of {} lines)", output.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "---- {case} console{which} ----\n{}\n---- whole console: {}/console.txt",
+        tail(&output.join("\n"), TAIL_LINES),
+        shown_dir.display()
+    )
 }
 
 fn failure_details(
