@@ -131,7 +131,9 @@ core::arch::global_asm!(
     ".Lcommon_gs_ready:",
     "mov esi, edi",                         // arg 1: vector
     "mov rdi, rsp",                         // arg 0: &mut PtRegs
+    "sub rsp, {pad}",                       // 16-byte aligned call (PtRegs is 21 words)
     "call {handler}",
+    "add rsp, {pad}",                       // RSP = &PtRegs again
     "test byte ptr [rsp + {cs}], 3",        // returning to user mode?
     "jnz {iret_to_user}",                   // yes: the one IRETQ to user mode
     "jmp .Lrestore_and_iret",               // no: back into the kernel
@@ -167,7 +169,9 @@ core::arch::global_asm!(
     ".Lparanoid_gs_ready:",
     "mov esi, edi",                         // arg 1: vector
     "mov rdi, rsp",                         // arg 0: &mut PtRegs
+    "sub rsp, {pad}",                       // 16-byte aligned call (PtRegs is 21 words)
     "call {handler}",
+    "add rsp, {pad}",                       // RSP = &PtRegs again
     "test ebx, ebx",                        // did the entry SWAPGS?
     "jz .Lrestore_and_iret",                // no
     "swapgs",                               // yes: restore the GS that was live
@@ -195,6 +199,7 @@ core::arch::global_asm!(
     ".popsection",
 
     handler = sym __topframe_entry_interrupt,
+    pad = const crate::syscall::CALL_ALIGNMENT_PAD,
     iret_to_user = sym crate::return_to_user::__topframe_entry_iret_to_user,
     iretq_to_user = sym crate::return_to_user::__topframe_entry_iret_to_user_iretq,
     msr_gs_base = const 0xc000_0101u32,

@@ -14,7 +14,8 @@
 //! 2. The top of the frame: CompleteFrame pushes SS, RSP, RFLAGS (R11) and CS;
 //!    LazyTopOfStack skips the four slots. Then RIP (RCX), orig_rax and all 15 general
 //!    registers, RAX's slot preset to -ENOSYS.
-//! 3. Interrupts on; dispatch on the low 32 bits of RAX as an unsigned index (a negative
+//! 3. Eight bytes of padding so calls into Rust see a 16-byte aligned stack; interrupts
+//!    on; dispatch on the low 32 bits of RAX as an unsigned index (a negative
 //!    `int` is out of range); arguments RDI RSI RDX R10 R8 R9, R10 moved to RCX for the
 //!    C ABI; the result stored in RAX's slot.
 //! 4. Interrupts off; test the thread's work flags and the TF/RF bits of the saved R11
@@ -45,6 +46,12 @@ pub trait SyscallKernel {
     /// which the checked exit consumes.
     fn exit_work(regs: &mut PtRegs);
 }
+
+/// Bytes below the frame while Rust code is called: `PtRegs` is 21 words under a
+/// 16-byte aligned stack top, so without this the callee would see a stack misaligned
+/// by 8, which Rust's code generation may rely on not happening.
+pub const CALL_ALIGNMENT_PAD: usize = 8;
+const _: () = assert!((crate::offsets::SIZE + CALL_ALIGNMENT_PAD).is_multiple_of(16));
 
 /// `-ENOSYS`, what an unassigned number returns.
 pub const ENOSYS_RETURN: i64 = -38;
@@ -125,6 +132,7 @@ macro_rules! syscall_entry {
                 "push r13",
                 "push r14",
                 "push r15",                                 // RSP = &PtRegs
+                "sub rsp, {pad}",                           // 16-byte aligned calls (PtRegs is 21 words)
                 ".if {privileged}",
                 "sti",                                      // handlers run with interrupts on
                 ".endif",
@@ -138,7 +146,7 @@ macro_rules! syscall_entry {
                 "lea r11, [rip + {table}]",                 // (PIE host: table RIP-relative)
                 "call [r11 + 8 * rax]",
                 ".endif",
-                "mov [rsp + {rax}], rax",                   // the result, in RAX's slot
+                "mov [rsp + {pad} + {rax}], rax",           // the result, in RAX's slot
                 "2:",
                 ".if {privileged}",
                 "cli",                                      // no interrupt between check and SYSRET
@@ -146,9 +154,10 @@ macro_rules! syscall_entry {
                 "mov r11, gs:[rip + {work_flags}]",         // the thread's work flags
                 "test dword ptr [r11], {work_mask}",        // any work?
                 "jnz 3f",                                   // -> slow path
-                "test dword ptr [rsp + {r11}], {tf_rf}",    // the user set TF or RF?
+                "test dword ptr [rsp + {pad} + {r11}], {tf_rf}", // the user set TF or RF?
                 "jnz 3f",                                   // -> slow path (IRETQ)
                 // Fast exit: the frame is as SYSCALL left it.
+                "add rsp, {pad}",                           // RSP = &PtRegs again
                 "pop r15",
                 "pop r14",
                 "pop r13",
@@ -178,8 +187,9 @@ macro_rules! syscall_entry {
 
                 // Slow path: exit work with a complete frame, then the checked exit.
                 "3:",
-                "mov rdi, rsp",                             // &mut PtRegs
+                "lea rdi, [rsp + {pad}]",                   // &mut PtRegs
                 "call {slow_exit}",                         // fixup, exit work, restore
+                "add rsp, {pad}",                           // RSP = &PtRegs again
                 "mov rcx, [rsp + {rip}]",                   // SYSRET only if it restores the frame:
                 "cmp rcx, [rsp + {rcx}]",                   //   RCX == RIP
                 "jne 4f",
@@ -226,6 +236,7 @@ macro_rules! syscall_entry {
                 ".endif",
 
                 privileged = const $privileged as u8,
+                pad = const $crate::syscall::CALL_ALIGNMENT_PAD,
                 lazy = const <$strategy as $crate::EntryStrategy>::LAZY as u8,
                 old_rsp = sym $crate::OLD_RSP,
                 stack_top = sym $crate::KERNEL_STACK_TOP,

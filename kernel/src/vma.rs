@@ -40,6 +40,10 @@ pub struct Area {
     pub access: Access,
 }
 
+/// The most areas a process may have (Linux's default `vm.max_map_count`); beyond it
+/// mmap, mprotect and brk fail with -ENOMEM.
+pub const MAX_AREAS: usize = 65_530;
+
 /// Part of a range was not covered by any area (mprotect's -ENOMEM).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotMapped;
@@ -154,6 +158,16 @@ impl AreaSet {
         }
         let start = top.checked_sub(length)?;
         (start >= floor).then_some(start)
+    }
+
+    /// Number of areas.
+    pub fn len(&self) -> usize {
+        self.areas.len()
+    }
+
+    /// True when there is no area.
+    pub fn is_empty(&self) -> bool {
+        self.areas.is_empty()
     }
 
     /// All areas, in address order.

@@ -1,12 +1,13 @@
 //! `cargo xtask qemu`: build the kernel, boot it, stream its console and log, and exit with
 //! the kernel's status. With `--init PATH [-- ARGS]` the kernel runs that host program as
-//! `/init` and its status is init's.
+//! `/init` and its status is init's; without it, the demo init of `topframe-abi-tests`
+//! runs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::{QemuArgs, UsageError};
 use crate::defmt_log::LogDecoder;
@@ -38,7 +39,11 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
     if log.is_none() {
         println!("note: the kernel has no .defmt section; its COM2 output is discarded");
     }
-    let initrd = init.map(write_init_initramfs).transpose()?;
+    let init = match init {
+        Some(program) => program,
+        None => demo_init()?,
+    };
+    let initrd = Some(write_init_initramfs(init)?);
     let machine = Machine {
         kernel,
         cpus: args.smp,
@@ -81,6 +86,28 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// The demo init (`tests/src/bin/demo.rs`), built for the host like the ABI programs.
+fn demo_init() -> Result<Vec<u8>> {
+    let status = workspace::cargo()
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "topframe-abi-tests",
+            "--release",
+            "--bin",
+            "demo",
+        ])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        anyhow::bail!("cargo build -p topframe-abi-tests --bin demo failed");
+    }
+    let path = workspace::root().join("target/release/demo");
+    std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Packs `program` as `/init` into an initramfs of its own (named after this process, so

@@ -112,3 +112,46 @@ pub fn patch_smap_sites(features: &Features) {
         unsafe { alias.write_volatile(topframe_entry::smap::NOP3) };
     }
 }
+
+/// An XSAVE image whose header asks for every component's initial state, and whose
+/// legacy area holds the default MXCSR and x87 control word (FXRSTOR reads those).
+#[repr(C, align(64))]
+struct InitialFpuImage([u8; 576]);
+
+static INITIAL_FPU_IMAGE: InitialFpuImage = {
+    let mut image = [0u8; 576];
+    image[0] = 0x7f; // FCW 0x037f: x87 exceptions masked, extended precision
+    image[1] = 0x03;
+    let mxcsr = MXCSR_DEFAULT.to_le_bytes();
+    image[24] = mxcsr[0];
+    image[25] = mxcsr[1];
+    InitialFpuImage(image)
+};
+
+/// Put x87/SSE/AVX (every component in XCR0) in its initial state, so a new process
+/// sees nothing of the previous one.
+pub fn reset_fpu_state(features: &Features) {
+    let image = &raw const INITIAL_FPU_IMAGE;
+    if features.xsave {
+        // SAFETY: a 64-byte aligned, 576-byte XSAVE image with a zero header: XRSTOR
+        // initialises every component in the mask (XCR0) and loads MXCSR from the image.
+        unsafe {
+            core::arch::asm!(
+                "xrstor64 [{image}]",           // all components to their initial state
+                image = in(reg) image,
+                in("eax") features.xcr0 as u32,
+                in("edx") (features.xcr0 >> 32) as u32,
+                options(nostack, readonly),
+            );
+        }
+    } else {
+        // SAFETY: a 16-byte aligned 512-byte FXSAVE image: default FCW and MXCSR, zeros.
+        unsafe {
+            core::arch::asm!(
+                "fxrstor64 [{image}]",          // x87 and SSE registers from the image
+                image = in(reg) image,
+                options(nostack, readonly),
+            );
+        }
+    }
+}

@@ -170,6 +170,7 @@ pub fn run(spawned: Spawned) -> ExitStatus {
     process.space.activate();
     FsBase::write(VirtAddr::zero());
     KernelGsBase::write(VirtAddr::zero());
+    crate::cpu::reset_fpu_state(&crate::cpu::Features::detect());
 
     // The first "return" to user mode: a frame as if the process had been interrupted at
     // its entry point, with every register zero.

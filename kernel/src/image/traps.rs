@@ -13,7 +13,11 @@ pub const SIGBUS: u8 = 7;
 pub const SIGFPE: u8 = 8;
 pub const SIGSEGV: u8 = 11;
 
-/// The page-fault vector.
+/// Vectors handled by name.
+const NMI: u8 = 2;
+const SEGMENT_NOT_PRESENT: u8 = 11;
+const STACK_SEGMENT_FAULT: u8 = 12;
+const GENERAL_PROTECTION: u8 = 13;
 const PAGE_FAULT: u8 = 14;
 
 /// RFLAGS.TF.
@@ -56,6 +60,15 @@ fn exception_name(vector: u8) -> &'static str {
 fn handle(regs: &mut PtRegs, vector: u8) {
     let from_user = regs.from_user_mode();
     match vector {
+        NMI => {
+            // Nothing raises NMIs on purpose (no watchdog, no cross-CPU NMIs): note it.
+            defmt::warn!(
+                "NMI on CPU {=usize} at RIP {=u64:#x}",
+                topframe_percpu::cpu_id(),
+                regs.rip
+            );
+            return;
+        }
         syscall::I386_VECTOR if from_user => syscall::int80(regs),
         0..=31 if from_user => user_exception(regs, vector),
         0..=31 => kernel_exception(regs, vector),
@@ -70,7 +83,9 @@ fn handle(regs: &mut PtRegs, vector: u8) {
         }
         _ => apic::end_of_interrupt(),
     }
-    if from_user {
+    // The IST vectors may have interrupted anything (even the entry code): no exit work
+    // from them; it runs on the next ordinary return to user mode.
+    if from_user && !topframe_entry::interrupts::is_paranoid(vector) {
         syscall::run_exit_work(regs);
     }
 }
@@ -139,7 +154,11 @@ fn kernel_exception(regs: &mut PtRegs, vector: u8) {
         regs.rip = fixup;
         return;
     }
-    if regs.rip == topframe_entry::iretq_to_user_address() {
+    let iretq_fault = matches!(
+        vector,
+        SEGMENT_NOT_PRESENT | STACK_SEGMENT_FAULT | GENERAL_PROTECTION
+    );
+    if iretq_fault && regs.rip == topframe_entry::iretq_to_user_address() {
         // The user frame IRETQ was restoring sits at the faulting frame's RSP: report the
         // RIP the process asked for (non-canonical, or bad selectors) and kill it.
         // SAFETY: the IRETQ frame (RIP, CS, RFLAGS, RSP, SS) is on this kernel stack.

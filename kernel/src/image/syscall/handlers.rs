@@ -4,7 +4,7 @@ use crate::console;
 use crate::process::{self, ExitStatus};
 use crate::user::copy::{copy_from_user, copy_to_user, read_user, write_user};
 use topframe_kernel::layout::{PAGE_SIZE, USER_SPACE_END, align_up, is_user_range};
-use topframe_kernel::vma::Access;
+use topframe_kernel::vma::{Access, MAX_AREAS};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{FsBase, KernelGsBase};
 
@@ -96,13 +96,35 @@ fn is_output(fd: u64) -> bool {
     fd == 1 || fd == 2
 }
 
-pub fn read(fd: u64, _buffer: u64, _count: u64) -> i64 {
-    if fd == 0 { 0 } else { -EBADF }
+/// An operation may add at most this many areas (one new, split at both ends).
+const AREAS_ADDED_AT_MOST: usize = 2;
+
+/// True when the process may not have more areas.
+fn too_many_areas(memory: &crate::user::memory::UserMemory) -> bool {
+    memory.areas.len() + AREAS_ADDED_AT_MOST > MAX_AREAS
+}
+
+/// Linux's `access_ok`: the whole range must lie in user space before anything is copied.
+fn user_range_ok(buffer: u64, count: u64) -> bool {
+    is_user_range(buffer, count.min(MAX_RW_COUNT))
+}
+
+pub fn read(fd: u64, buffer: u64, count: u64) -> i64 {
+    if fd != 0 {
+        return -EBADF;
+    }
+    if !user_range_ok(buffer, count) {
+        return -EFAULT;
+    }
+    0
 }
 
 pub fn write(fd: u64, buffer: u64, count: u64) -> i64 {
     if !is_output(fd) {
         return -EBADF;
+    }
+    if !user_range_ok(buffer, count) {
+        return -EFAULT;
     }
     write_console(buffer, count)
 }
@@ -118,6 +140,9 @@ struct IoVec {
 /// Largest iovec count (UIO_MAXIOV).
 const UIO_MAXIOV: u64 = 1024;
 
+/// As Linux: all iovecs are read and checked first (a negative length is -EINVAL, a
+/// range outside user space -EFAULT, the total is capped at MAX_RW_COUNT), then written
+/// in order until one comes up short.
 pub fn writev(fd: u64, iov: u64, count: u64) -> i64 {
     if !is_output(fd) {
         return -EBADF;
@@ -125,17 +150,24 @@ pub fn writev(fd: u64, iov: u64, count: u64) -> i64 {
     if count > UIO_MAXIOV {
         return -EINVAL;
     }
-    let mut total = 0i64;
+    let mut vectors = alloc::vec::Vec::with_capacity(count as usize);
+    let mut budget = MAX_RW_COUNT;
     for index in 0..count {
-        let Ok(vector) = read_user::<IoVec>(iov + index * size_of::<IoVec>() as u64) else {
-            return if total > 0 { total } else { -EFAULT };
+        let Ok(mut vector) = read_user::<IoVec>(iov + index * size_of::<IoVec>() as u64) else {
+            return -EFAULT;
         };
-        if vector.len as i64 <= 0 {
-            if (vector.len as i64) < 0 {
-                return -EINVAL;
-            }
-            continue;
+        if (vector.len as i64) < 0 {
+            return -EINVAL;
         }
+        if !is_user_range(vector.base, vector.len) {
+            return -EFAULT;
+        }
+        vector.len = vector.len.min(budget);
+        budget -= vector.len;
+        vectors.push(vector);
+    }
+    let mut total = 0i64;
+    for vector in vectors.iter().filter(|vector| vector.len > 0) {
         let written = write_console(vector.base, vector.len);
         if written < 0 {
             return if total > 0 { total } else { written };
@@ -320,6 +352,9 @@ pub fn mmap(address: u64, length: u64, prot: u64, flags: u64, _fd: u64, offset: 
     };
     let process = process::current();
     let mut memory = process.memory.lock();
+    if too_many_areas(&memory) {
+        return -ENOMEM;
+    }
     let start = if flags & MAP_FIXED != 0 {
         if !address.is_multiple_of(PAGE_SIZE) || !is_user_range(address, length) || address == 0 {
             return -EINVAL;
@@ -365,11 +400,17 @@ pub fn mprotect(address: u64, length: u64, prot: u64) -> i64 {
     let Some(length) = align_up(length, PAGE_SIZE) else {
         return -ENOMEM;
     };
+    if length == 0 {
+        return 0;
+    }
     if !is_user_range(address, length) {
         return -ENOMEM;
     }
     let process = process::current();
     let mut memory = process.memory.lock();
+    if too_many_areas(&memory) {
+        return -ENOMEM;
+    }
     let access = Access::from_prot(prot);
     if memory
         .areas
@@ -398,6 +439,9 @@ pub fn brk(address: u64) -> i64 {
     else {
         return current as i64;
     };
+    if new_top > old_top && too_many_areas(&memory) {
+        return current as i64;
+    }
     if new_top > old_top {
         let collides = !memory.areas.overlapping(old_top..new_top).is_empty();
         if collides || new_top > process::MMAP_BASE {

@@ -95,9 +95,28 @@ fn lstar_target() -> u64 {
     entry as u64
 }
 
-/// Program this CPU's SYSCALL MSRs: entry point, selectors, RFLAGS mask.
+/// IA32_CSTAR: where SYSCALL from 32-bit compatibility mode lands (AMD, and QEMU's TCG
+/// whatever the vendor).
+const MSR_CSTAR: u32 = 0xc000_0083;
+
+/// The compat-mode SYSCALL target. There is no 32-bit syscall ABI here (as Linux without
+/// IA32 emulation's `ignore_sysret`): answer -ENOSYS without touching the stack or GS,
+/// both still the user's.
+#[unsafe(naked)]
+unsafe extern "C" fn compat_syscall_unsupported() -> ! {
+    core::arch::naked_asm!(
+        "mov eax, {enosys}",                    // the result: -ENOSYS
+        "sysret",                               // 32-bit operand: back to compatibility mode at ECX
+        enosys = const -38i32,
+    )
+}
+
+/// Program this CPU's SYSCALL MSRs: entry points, selectors, RFLAGS mask.
 pub fn init_this_cpu() {
     LStar::write(VirtAddr::new(lstar_target()));
+    let mut cstar = Msr::new(MSR_CSTAR);
+    // SAFETY: the target touches only EAX and returns to user mode at once.
+    unsafe { cstar.write(compat_syscall_unsupported as *const () as u64) };
     let mut star = Msr::new(MSR_STAR);
     // SAFETY: Linux's selector layout, which the GDT follows (checked at GDT load).
     unsafe { star.write(topframe_entry::STAR) };

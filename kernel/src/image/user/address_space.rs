@@ -4,6 +4,7 @@
 
 use crate::memory::frames;
 use crate::memory::paging::kernel_pml4;
+use alloc::vec::Vec;
 use topframe_kernel::layout::{DIRECT_MAP_BASE, PAGE_SIZE, USER_SPACE_END, phys_to_direct};
 use topframe_kernel::vma::Access;
 use topframe_sched::AtomicCpuSet;
@@ -180,14 +181,18 @@ impl AddressSpace {
         walk(self.pml4, 4, 0, start, end.min(USER_SPACE_END), visit);
     }
 
-    /// Unmap every populated page of `[start, end)` and free its frames.
+    /// Unmap every populated page of `[start, end)` and free its frames, once no CPU's
+    /// TLB can still reach them.
     pub fn unmap_range(&self, start: u64, end: u64) {
+        let mut freed = Vec::new();
         self.for_each_present_page(start, end, &mut |_, entry| {
-            let frame = entry.addr().as_u64();
+            freed.push(entry.addr().as_u64());
             entry.set_unused();
-            let _ = frames::free(frame);
         });
         self.shootdown(start, end);
+        for frame in freed {
+            let _ = frames::free(frame);
+        }
     }
 
     /// Give every populated page of `[start, end)` the protection `access`; pages that
@@ -198,17 +203,20 @@ impl AddressSpace {
             write: access.write,
             execute: access.execute,
         };
+        let mut freed = Vec::new();
         self.for_each_present_page(start, end, &mut |_, entry| {
             if access.read {
                 let frame = entry.addr();
                 entry.set_addr(frame, protection.flags());
             } else {
-                let frame = entry.addr().as_u64();
+                freed.push(entry.addr().as_u64());
                 entry.set_unused();
-                let _ = frames::free(frame);
             }
         });
         self.shootdown(start, end);
+        for frame in freed {
+            let _ = frames::free(frame);
+        }
     }
 
     /// Make this address space the current one on this CPU.
