@@ -21,6 +21,13 @@ impl CpuSet {
         CpuSet { words: [0; WORDS] }
     }
 
+    /// Every CPU below [`MAX_CPUS`] (the affinity of a task nobody restricted).
+    pub const fn all() -> CpuSet {
+        CpuSet {
+            words: [u64::MAX; WORDS],
+        }
+    }
+
     /// CPUs `0..count`.
     pub fn first(count: usize) -> CpuSet {
         let mut set = CpuSet::new();
@@ -100,6 +107,7 @@ pub struct AtomicCpuSet {
 }
 
 impl AtomicCpuSet {
+    /// No CPU.
     pub const fn new() -> AtomicCpuSet {
         AtomicCpuSet {
             words: [const { AtomicU64::new(0) }; WORDS],
@@ -163,6 +171,7 @@ mod tests {
         let four = CpuSet::first(4);
         assert_eq!(four.iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert_eq!(CpuSet::first(1000).len(), MAX_CPUS);
+        assert_eq!(CpuSet::all(), CpuSet::first(MAX_CPUS));
         let mut odd = CpuSet::new();
         for cpu in (1..10).step_by(2) {
             odd.insert(cpu);
