@@ -218,11 +218,9 @@ impl<T: Sync, M: SharedSymbol> PerCpu<T, M> {
             "per-CPU data used before this CPU's GS base was loaded"
         );
         let copy = self.template.get().addr().wrapping_add(offset);
-        // SAFETY: a nonzero offset comes from `init_area` (loading a GS base from anywhere
-        // else is excluded by the contract of `load_gs_base` / `set_thread_gs_base`), so
-        // `copy` is this variable's place in this CPU's area, whose provenance `init_area`
-        // exposed. The area holds a valid `T` (copied from the template), lives forever, and
-        // is only shared (`T: Sync`), never exclusively borrowed.
+        // SAFETY: a nonzero offset comes from `init_area` (the GS-base loaders' contract), so
+        // `copy` is this variable's place in this CPU's area (provenance exposed there),
+        // holding a valid `T` for ever, only ever shared (`T: Sync`).
         unsafe { &*ptr::with_exposed_provenance::<T>(copy) }
     }
 
