@@ -158,6 +158,8 @@ macro_rules! syscall_entry {
                 "jnz 3f",                                   // -> slow path (IRETQ)
                 // Fast exit: the frame is as SYSCALL left it.
                 "add rsp, {pad}",                           // RSP = &PtRegs again
+                // The SYSRET exit, also the checked exit's once its checks pass.
+                "5:",
                 "pop r15",
                 "pop r14",
                 "pop r13",
@@ -206,28 +208,10 @@ macro_rules! syscall_entry {
                 "jne 4f",
                 "cmp qword ptr [rsp + {ss}], {user_ds}",    //   the user stack selector
                 "jne 4f",
-                "pop r15",                                  // SYSRET: restore all 15 registers
-                "pop r14",
-                "pop r13",
-                "pop r12",
-                "pop rbp",
-                "pop rbx",
-                "pop r11",
-                "pop r10",
-                "pop r9",
-                "pop r8",
-                "pop rax",
-                "pop rcx",
-                "pop rdx",
-                "pop rsi",
-                "pop rdi",                                  // RSP -> orig_rax
-                "mov rsp, [rsp + {rsp_above_orig_rax}]",    // user RSP from the (complete) frame
-                ".if {privileged}",
-                "swapgs",
-                "sysretq",
-                ".else",
-                "jmp rcx",
-                ".endif",
+                // SYSRET is safe and exact: take the fast exit's tail. Its RSP source is
+                // right here too: the strategy's restore_top_of_stack made OLD_RSP equal the
+                // frame's RSP (lazy), and complete reads the frame itself.
+                "jmp 5b",
                 "4:",                                       // anything else: IRETQ
                 ".if {privileged}",
                 "jmp {iret_to_user}",

@@ -96,7 +96,8 @@ pub struct TestArgs {
     pub jobs: Option<NonZeroUsize>,
 }
 
-fn parse_cpu_count(text: &str) -> Result<usize, String> {
+/// A `--smp` value: a whole number in 1..=MAX_CPUS.
+pub fn parse_cpu_count(text: &str) -> Result<usize, String> {
     let count = text.parse().map_err(|_| {
         format!(
             "expected a whole number of CPUs in 1..={}",

@@ -6,8 +6,8 @@ use clap::Args;
 
 use crate::accel::AccelChoice;
 use crate::bench::catalog::{self, Availability, Benchmark};
+use crate::cli;
 use crate::kernel_build::Strategy;
-use crate::qemu;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -16,7 +16,7 @@ pub struct BenchArgs {
           default_values_t = [Strategy::Lazy, Strategy::Complete])]
     pub strategies: Vec<Strategy>,
     /// CPUs of every guest (the benchmarks themselves run on one).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_cpu_count)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::parse_cpu_count)]
     pub smp: usize,
     /// Rounds per benchmark (under KVM each round is a boot).
     #[arg(long, value_name = "R", default_value_t = 5,
@@ -40,17 +40,6 @@ pub struct BenchArgs {
     /// Also draw the results as SVG to FILE.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-}
-
-fn parse_cpu_count(text: &str) -> Result<usize, String> {
-    let count = text.parse().map_err(|_| {
-        format!(
-            "expected a whole number of CPUs in 1..={}",
-            topframe_kernel::MAX_CPUS
-        )
-    })?;
-    qemu::check_cpu_count(count)?;
-    Ok(count)
 }
 
 /// A benchmark that runs today.
