@@ -31,5 +31,11 @@ pub unsafe fn install_thread(kernel_stack_top: u64, work: &ThreadWork) {
 /// The frame a syscall or interrupt from user mode built for the running thread: it is
 /// always the topmost [`PtRegs`](crate::PtRegs) on the thread's kernel stack.
 pub fn current_frame_address() -> u64 {
-    KERNEL_STACK_TOP.read() - crate::offsets::SIZE as u64
+    frame_address_for(KERNEL_STACK_TOP.read())
+}
+
+/// Where the user-mode frame of a thread whose kernel stack tops out at
+/// `kernel_stack_top` lies: where a new thread's first return to user mode must find it.
+pub const fn frame_address_for(kernel_stack_top: u64) -> u64 {
+    kernel_stack_top - crate::offsets::SIZE as u64
 }

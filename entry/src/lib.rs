@@ -32,11 +32,11 @@ pub mod syscall;
 mod work;
 
 pub use entry_block::{
-    KERNEL_STACK_TOP, OLD_RSP, WORK_FLAGS, current_frame_address, install_thread,
+    KERNEL_STACK_TOP, OLD_RSP, WORK_FLAGS, current_frame_address, frame_address_for, install_thread,
 };
 pub use pt_regs::{GENERAL_REGISTERS_SIZE, PtRegs, offsets};
 pub use return_to_user::{__topframe_entry_iret_to_user, iretq_to_user_address};
 pub use selectors::{KERNEL_CS, KERNEL_DS, KERNEL32_CS, STAR, USER_CS, USER_DS, USER32_CS};
 pub use strategy::{CompleteFrame, EntryStrategy, LazyTopOfStack, Selected, UserEntryState};
-pub use syscall::{SyscallHandler, SyscallKernel};
+pub use syscall::{CALL_ALIGNMENT_PAD, SyscallHandler, SyscallKernel};
 pub use work::{EXIT_WORK_MASK, ThreadWork, WorkFlags};

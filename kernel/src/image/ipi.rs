@@ -64,6 +64,12 @@ pub fn call_on(cpu: usize, function: RemoteFunction, argument: u64) {
     mailbox.claimed.store(false, Ordering::Release);
 }
 
+/// Run what is posted in this CPU's mailbox (a spinning lock waiter's duty: the holder
+/// may be waiting for this CPU's acknowledgement).
+pub fn serve_this_cpu() {
+    serve_mailbox(topframe_percpu::cpu_id());
+}
+
 /// Run what is posted in `cpu`'s mailbox, if anything (the IPI handler, and callers
 /// waiting for their own calls).
 pub fn serve_mailbox(cpu: usize) {

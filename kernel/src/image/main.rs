@@ -17,6 +17,7 @@ mod boot;
 mod bringup_tests;
 mod console;
 mod cpu;
+mod futex;
 mod gdt;
 mod idt;
 mod initramfs;
@@ -26,14 +27,16 @@ mod memory;
 mod panic;
 mod pic;
 mod power;
-mod process;
 mod rtc;
+mod scheduler;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod serial;
 mod smp;
 mod sync;
 mod syscall;
+mod task;
+mod time;
 mod timer;
 mod tlb;
 mod traps;
@@ -145,7 +148,22 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
     if cmdline.get("syscall_slow_path") == Setting::Flag {
         syscall::force_slow_path();
     }
-    power::exit(run_workload(cmdline, &boot))
+    if cmdline.get("selftest") != Setting::Absent {
+        power::exit(run_self_tests(cmdline));
+    }
+    task::init_fpu(&cpu::Features::detect());
+    scheduler::init();
+    task::spawn_kernel_thread(run_workload, Box::into_raw(boot) as u64);
+    scheduler::idle_loop()
+}
+
+/// The kernel thread that runs the programs, then powers off with init's status.
+fn run_workload(boot: u64) -> ! {
+    // SAFETY: kernel_main hands over its leaked Box<BootInfo>, used only here.
+    let boot = unsafe { Box::from_raw(boot as *mut BootInfo) };
+    let cmdline = Cmdline(boot.cmdline());
+    let status = run_programs(cmdline, &boot);
+    power::exit(status)
 }
 
 /// The entry strategy this kernel was built with.
@@ -157,16 +175,16 @@ fn entry_strategy() -> &'static str {
     }
 }
 
-/// What the command line asks for; returns the exit status.
-fn run_workload(cmdline: Cmdline, boot: &BootInfo) -> u32 {
+/// The self tests the command line asks for (`selftest` or `selftest=NAME`), on the boot
+/// CPU before the scheduler starts; returns the exit status.
+fn run_self_tests(cmdline: Cmdline) -> u32 {
     match cmdline.get("selftest") {
-        Setting::Absent => run_programs(cmdline, boot),
-        #[cfg(feature = "selftest")]
-        Setting::Flag => u32::from(selftest::run(None).1 > 0),
         #[cfg(feature = "selftest")]
         Setting::Value(name) => u32::from(selftest::run(Some(name)).1 > 0),
+        #[cfg(feature = "selftest")]
+        _ => u32::from(selftest::run(None).1 > 0),
         #[cfg(not(feature = "selftest"))]
-        Setting::Flag | Setting::Value(_) => {
+        _ => {
             println!("this kernel was built without self tests (cargo feature `selftest`)");
             1
         }
@@ -223,14 +241,15 @@ fn run_programs(cmdline: Cmdline, boot: &BootInfo) -> u32 {
 }
 
 /// Load and run one program to its end.
-fn run_program(archive: &[u8], path: &str, argv: &[&str]) -> Option<process::ExitStatus> {
+fn run_program(archive: &[u8], path: &str, argv: &[&str]) -> Option<task::ExitStatus> {
     let Some(image) = initramfs::read_file(archive, path) else {
         println!("{path}: not in the initramfs");
         return None;
     };
     let argv: alloc::vec::Vec<&[u8]> = argv.iter().map(|arg| arg.as_bytes()).collect();
-    match process::spawn(path, &image, &argv, &ENVIRONMENT) {
-        Ok(spawned) => Some(process::run(spawned)),
+    let parent = task::current().process.clone();
+    match task::spawn_program(&parent, path, &image, &argv, &ENVIRONMENT) {
+        Ok(process) => Some(task::wait_for_child(process.pid)),
         Err(error) => {
             println!("{path}: cannot run: {error}");
             None
@@ -238,9 +257,9 @@ fn run_program(archive: &[u8], path: &str, argv: &[&str]) -> Option<process::Exi
     }
 }
 
-fn describe(status: process::ExitStatus) -> alloc::string::String {
+fn describe(status: task::ExitStatus) -> alloc::string::String {
     match status {
-        process::ExitStatus::Exited(code) => alloc::format!("exited with status {code}"),
-        process::ExitStatus::Killed(signal) => alloc::format!("killed by signal {signal}"),
+        task::ExitStatus::Exited(code) => alloc::format!("exited with status {code}"),
+        task::ExitStatus::Killed(signal) => alloc::format!("killed by signal {signal}"),
     }
 }

@@ -239,14 +239,7 @@ extern "C" fn ap_start(cpu: u64) -> ! {
     unsafe { Cr3::write(kernel_tables, Cr3Flags::empty()) };
     AP_STARTED.store(true, Ordering::Release);
     init_this_cpu(cpu as usize);
-    idle()
-}
-
-/// Wait for interrupts for ever.
-pub fn idle() -> ! {
-    loop {
-        x86_64::instructions::interrupts::enable_and_hlt();
-    }
+    crate::scheduler::idle_loop()
 }
 
 /// How long to wait for an AP to reach Rust after its SIPIs.

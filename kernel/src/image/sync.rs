@@ -1,73 +1,85 @@
 //! Locks for data shared between CPUs and interrupt handlers.
 
-use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::instructions::interrupts;
 
 /// A spin lock that keeps interrupts off on the holding CPU while it is held, so an
-/// interrupt handler on the same CPU can never spin on a lock its own CPU holds.
-pub struct IrqSafeLock<T> {
-    inner: spin::Mutex<T>,
+/// interrupt handler on the same CPU can never spin on a lock its own CPU holds. It
+/// remembers whether interrupts were on when it was taken and restores that on release,
+/// so nested locks must be released in the reverse order (as guards are).
+///
+/// Waiting is where spin locks deadlock against cross-CPU calls: a holder may be waiting
+/// for this CPU to acknowledge a TLB shootdown. So a waiter serves this CPU's cross-CPU
+/// calls while it spins, and spins with interrupts on when they were on before.
+pub struct IrqSpinRawMutex {
+    locked: AtomicBool,
+    /// The holder's interrupt flag from before it took the lock.
+    interrupts_were_enabled: AtomicBool,
 }
 
-/// Access to the data of an [`IrqSafeLock`]; interrupts come back on when it drops,
-/// if they were on before.
-pub struct IrqSafeGuard<'a, T> {
-    guard: Option<spin::MutexGuard<'a, T>>,
-    interrupts_were_enabled: bool,
-}
+// SAFETY: `lock` returns only once this CPU set `locked` from false to true (Acquire),
+// `unlock` clears it (Release): one holder at a time, with its writes visible to the next.
+unsafe impl lock_api::RawMutex for IrqSpinRawMutex {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: IrqSpinRawMutex = IrqSpinRawMutex {
+        locked: AtomicBool::new(false),
+        interrupts_were_enabled: AtomicBool::new(false),
+    };
 
-impl<T> IrqSafeLock<T> {
-    pub const fn new(value: T) -> Self {
-        IrqSafeLock {
-            inner: spin::Mutex::new(value),
+    // The interrupt flag belongs to the CPU that took the lock: release it there.
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        let interrupts_were_enabled = interrupts::are_enabled();
+        loop {
+            interrupts::disable();
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                break;
+            }
+            if interrupts_were_enabled {
+                interrupts::enable();
+            }
+            while self.locked.load(Ordering::Relaxed) {
+                crate::ipi::serve_this_cpu();
+                core::hint::spin_loop();
+            }
         }
+        self.interrupts_were_enabled
+            .store(interrupts_were_enabled, Ordering::Relaxed);
     }
 
-    /// Disable interrupts, then take the lock.
-    pub fn lock(&self) -> IrqSafeGuard<'_, T> {
+    fn try_lock(&self) -> bool {
         let interrupts_were_enabled = interrupts::are_enabled();
         interrupts::disable();
-        IrqSafeGuard {
-            guard: Some(self.inner.lock()),
-            interrupts_were_enabled,
+        let taken = self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if taken {
+            self.interrupts_were_enabled
+                .store(interrupts_were_enabled, Ordering::Relaxed);
+        } else if interrupts_were_enabled {
+            interrupts::enable();
         }
+        taken
     }
 
-    /// True when some CPU holds the lock (for the panic path's decisions only).
-    pub fn is_locked(&self) -> bool {
-        self.inner.is_locked()
-    }
-
-    /// Release a lock whose holder will never release it (a CPU that panicked while
-    /// holding it).
-    ///
-    /// # Safety
-    /// The holder must never touch the data again.
-    pub unsafe fn force_unlock(&self) {
-        // SAFETY: the caller guarantees the holder is gone for good.
-        unsafe { self.inner.force_unlock() }
-    }
-}
-
-impl<T> Deref for IrqSafeGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.guard.as_ref().expect("guard is present until drop")
-    }
-}
-
-impl<T> DerefMut for IrqSafeGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.guard.as_mut().expect("guard is present until drop")
-    }
-}
-
-impl<T> Drop for IrqSafeGuard<'_, T> {
-    fn drop(&mut self) {
-        // Release the lock before interrupts can come back.
-        drop(self.guard.take());
-        if self.interrupts_were_enabled {
+    unsafe fn unlock(&self) {
+        let interrupts_were_enabled = self.interrupts_were_enabled.load(Ordering::Relaxed);
+        self.locked.store(false, Ordering::Release);
+        if interrupts_were_enabled {
             interrupts::enable();
         }
     }
+
+    fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
 }
+
+/// Data behind an [`IrqSpinRawMutex`].
+pub type IrqSafeLock<T> = lock_api::Mutex<IrqSpinRawMutex, T>;

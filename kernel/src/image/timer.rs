@@ -97,12 +97,27 @@ pub fn arm(deadline: u64) {
     }
 }
 
-/// The timer interrupt: count it (the scheduler's tick hooks in here).
-pub fn interrupt() {
-    TIMER_INTERRUPTS.inc();
+/// Stop this CPU's timer (no deadline pending).
+pub fn disarm() {
+    match mode() {
+        Mode::TscDeadline => {
+            let mut msr = Msr::new(MSR_TSC_DEADLINE);
+            // SAFETY: a zero deadline disarms the TSC-deadline timer.
+            unsafe { msr.write(0) };
+        }
+        Mode::OneShot => apic::set_timer_count(0),
+    }
 }
 
-/// Halt this CPU until the TSC reaches `deadline` (interrupts stay as they were).
+/// The timer interrupt: count it, then the scheduler's tick and sleep timers.
+pub fn interrupt() {
+    TIMER_INTERRUPTS.inc();
+    crate::scheduler::timer_interrupt();
+}
+
+/// Halt this CPU until the TSC reaches `deadline` (interrupts stay as they were): the
+/// self tests' sleep, before the scheduler runs.
+#[cfg(feature = "selftest")]
 pub fn sleep_until(deadline: u64) {
     let interrupts_were_enabled = x86_64::instructions::interrupts::are_enabled();
     while tsc::read() < deadline {

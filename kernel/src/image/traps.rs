@@ -1,7 +1,7 @@
 //! What the kernel does with an interrupt or exception: the handler every entry stub
 //! calls with the saved registers.
 
-use crate::process::{self, ExitStatus};
+use crate::task;
 use crate::{apic, syscall};
 use topframe_entry::PtRegs;
 use x86_64::registers::control::Cr2;
@@ -81,6 +81,14 @@ fn handle(regs: &mut PtRegs, vector: u8) {
             crate::timer::interrupt();
             apic::end_of_interrupt();
         }
+        crate::scheduler::RESCHEDULE_VECTOR => {
+            apic::end_of_interrupt();
+            crate::scheduler::reschedule_interrupt();
+        }
+        crate::scheduler::BALANCE_VECTOR => {
+            apic::end_of_interrupt();
+            crate::scheduler::balance_interrupt();
+        }
         _ => apic::end_of_interrupt(),
     }
     // The IST vectors may have interrupted anything (even the entry code): no exit work
@@ -104,14 +112,14 @@ fn signal_for(vector: u8) -> u8 {
 /// A page fault the process's memory areas can resolve (demand paging).
 fn resolve_page_fault(error_code: u64) -> bool {
     let address = Cr2::read_raw();
-    let Some(process) = process::try_current() else {
+    let Some(mm) = task::try_current().and_then(|task| task.mm.as_deref()) else {
         return false;
     };
     address < topframe_kernel::layout::USER_SPACE_END
-        && process
+        && mm
             .memory
             .lock()
-            .handle_fault(&process.space, address, error_code)
+            .handle_fault(&mm.space, address, error_code)
 }
 
 /// An exception in user mode: a page fault inside an area is resolved; otherwise the
@@ -126,18 +134,18 @@ fn user_exception(regs: &PtRegs, vector: u8) {
 
 /// Report and end the running process, killed by `signal` after `vector` at `regs`.
 fn kill_current(regs: &PtRegs, vector: u8, signal: u8) -> ! {
-    let process = process::current();
+    let task = task::current();
     crate::println!(
         "{}[{}]: killed by signal {signal} ({} at RIP {:#x}, RSP {:#x}, error code {:#x}, CR2 {:#x})",
-        process.name,
-        process.pid,
+        task.process.name,
+        task.tid,
         exception_name(vector),
         regs.rip,
         regs.rsp,
         regs.orig_rax,
         Cr2::read_raw()
     );
-    process::exit_current(ExitStatus::Killed(signal))
+    task::kill_current(signal)
 }
 
 /// An exception in kernel mode: a user copy's fault is fixed up, a fault on the IRETQ to

@@ -66,7 +66,12 @@ pub fn calibrate() -> Source {
 
 /// Nanoseconds since TSC 0 (the monotonic clock).
 pub fn nanoseconds() -> u64 {
-    (u128::from(read()) * 1_000_000_000 / u128::from(frequency_hz().max(1))) as u64
+    to_nanoseconds(read())
+}
+
+/// Nanoseconds on the monotonic clock at TSC value `ticks` (or of a TSC interval).
+pub fn to_nanoseconds(ticks: u64) -> u64 {
+    (u128::from(ticks) * 1_000_000_000 / u128::from(frequency_hz().max(1))) as u64
 }
 
 /// The TSC value at `nanoseconds` on the monotonic clock.

@@ -1,11 +1,17 @@
 //! System calls: the SYSCALL entry (from `topframe-entry`, with the strategy the kernel
 //! is built with), the table, and the exit work every slow path runs.
 
-mod handlers;
+mod console;
+pub mod errno;
 mod i386;
+mod memory;
+mod process;
+mod scheduling;
+mod system;
 mod table;
+mod time;
 
-use crate::process;
+use crate::{scheduler, task};
 use topframe_entry::{PtRegs, Selected, SyscallKernel, WorkFlags};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{LStar, Msr, SFMask};
@@ -62,18 +68,30 @@ pub fn arm_forced_slow_path(work: &topframe_entry::ThreadWork) {
     }
 }
 
-/// The work before a return to user mode, for syscalls and interrupts alike. Returns with
-/// interrupts off; the exit does not test the flags again, so a flag set here applies
-/// to the next return.
+/// The work before a return to user mode, for syscalls and interrupts alike: reschedule
+/// when asked, leave when the process is being torn down, until no work is left. Runs
+/// with interrupts on; returns with them off, the thread's flags clear but for
+/// FRAME_MODIFIED (the checked exit's business) and the forced slow path's mark.
 pub fn run_exit_work(_regs: &mut PtRegs) {
     SLOW_EXITS.inc();
-    let work = &process::current().work;
-    // Nothing reschedules, delivers signals or traces yet: these flags are acknowledged
-    // here, and the scheduler and slow-path issues give them their work. FRAME_MODIFIED
-    // only needs the checked exit that follows.
-    work.take(WorkFlags::all());
-    arm_forced_slow_path(work);
-    x86_64::instructions::interrupts::disable();
+    let task = task::current();
+    loop {
+        x86_64::instructions::interrupts::enable();
+        let work = task.work.take(WorkFlags::all() - WorkFlags::FRAME_MODIFIED);
+        if task.fatal_pending() {
+            task::exit_thread(task::ExitStatus::Exited(0));
+        }
+        if work.contains(WorkFlags::NEED_RESCHED) {
+            scheduler::schedule();
+        }
+        // SIGNAL_PENDING has no other meaning than a group exit until signals exist;
+        // SYSCALL_TRACE and NOTIFY_RESUME need nothing more than the slow path itself.
+        x86_64::instructions::interrupts::disable();
+        if (task.work.get() - WorkFlags::FRAME_MODIFIED).is_empty() {
+            break;
+        }
+    }
+    arm_forced_slow_path(&task.work);
 }
 /// The bench's floor entry: the least a SYSCALL/SYSRET round trip can execute.
 #[cfg(feature = "floor-entry")]

@@ -1,7 +1,14 @@
 //! The x86_64 syscall table: Linux's numbers (`arch/x86/entry/syscalls/syscall_64.tbl`).
 //! Unassigned numbers return -ENOSYS.
 
-use super::handlers::*;
+use super::console::*;
+use super::errno::ENOSYS;
+use super::memory::*;
+use super::process::*;
+use super::scheduling::*;
+use super::system::*;
+use super::time::*;
+use crate::futex::futex;
 use topframe_entry::SyscallHandler;
 
 /// Entries in the table: Linux's numbers go up to 462 (mseal) today.
@@ -41,17 +48,24 @@ syscall_table! {
     12 => sys_brk(address) => brk(address);
     16 => sys_ioctl(fd, request, argument) => ioctl(fd, request, argument);
     20 => sys_writev(fd, iov, count) => writev(fd, iov, count);
-    24 => sys_sched_yield() => 0;
+    24 => sys_sched_yield() => sched_yield();
     35 => sys_nanosleep(request, remaining) => nanosleep(request, remaining);
     39 => sys_getpid() => getpid();
+    56 => sys_clone(flags, stack, parent_tid, child_tid, tls) => clone(flags, stack, parent_tid, child_tid, tls);
+    57 => sys_fork() => fork();
+    58 => sys_vfork() => vfork();
     60 => sys_exit(status) => exit(status);
+    61 => sys_wait4(pid, status, options, rusage) => wait4(pid, status, options, rusage);
     63 => sys_uname(buffer) => uname(buffer);
     110 => sys_getppid() => getppid();
     158 => sys_arch_prctl(code, address) => arch_prctl(code, address);
-    186 => sys_gettid() => getpid();
+    186 => sys_gettid() => gettid();
+    202 => sys_futex(address, op, value, timeout, address2, value3) => futex(address, op, value, timeout, address2, value3);
+    203 => sys_sched_setaffinity(pid, length, mask) => sched_setaffinity(pid, length, mask);
+    204 => sys_sched_getaffinity(pid, length, mask) => sched_getaffinity(pid, length, mask);
     218 => sys_set_tid_address(address) => set_tid_address(address);
     228 => sys_clock_gettime(clock, timespec) => clock_gettime(clock, timespec);
     230 => sys_clock_nanosleep(clock, flags, request, remaining) => clock_nanosleep(clock, flags, request, remaining);
-    231 => sys_exit_group(status) => exit(status);
+    231 => sys_exit_group(status) => exit_group(status);
     309 => sys_getcpu(cpu, node) => getcpu(cpu, node);
 }

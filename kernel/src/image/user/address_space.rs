@@ -135,6 +135,22 @@ impl AddressSpace {
         }
     }
 
+    /// True when the page at `address` is mapped with a protection that allows this
+    /// access; the TLB entry for it on this CPU is dropped then (it was stale).
+    pub fn refresh_if_allowed(&self, address: u64, write: bool, execute: bool) -> bool {
+        let TranslateResult::Mapped { flags, .. } = self.mapper().translate(VirtAddr::new(address))
+        else {
+            return false;
+        };
+        let allowed = flags.contains(Flags::USER_ACCESSIBLE)
+            && (!write || flags.contains(Flags::WRITABLE))
+            && (!execute || !flags.contains(Flags::NO_EXECUTE));
+        if allowed {
+            x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        }
+        allowed
+    }
+
     /// Visit every present 4 KiB user page in `[start, end)`, skipping absent tables
     /// whole (so a huge range costs only what is populated). `visit(address, entry)` may
     /// change or clear the entry; the caller flushes the TLB.
@@ -240,9 +256,58 @@ impl AddressSpace {
     }
 }
 
-impl Drop for AddressSpace {
-    /// Free every user page and page table of the lower half.
-    fn drop(&mut self) {
+impl AddressSpace {
+    /// A new address space with a private copy of every populated user page of this one
+    /// (`fork`), same permissions. None when memory runs out (nothing is leaked).
+    pub fn duplicate(&self) -> Option<AddressSpace> {
+        let child = AddressSpace::new()?;
+        let mut complete = true;
+        self.for_each_present_page(0, USER_SPACE_END, &mut |address, entry| {
+            if !complete {
+                return;
+            }
+            let Some(frame) = frames::allocate() else {
+                complete = false;
+                return;
+            };
+            // SAFETY: both frames are direct-mapped whole pages; the new one is ours alone.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    phys_to_direct(entry.addr().as_u64()) as *const u8,
+                    phys_to_direct(frame) as *mut u8,
+                    PAGE_SIZE as usize,
+                );
+            }
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+            let physical = PhysFrame::containing_address(PhysAddr::new(frame));
+            let table_flags = Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE;
+            // SAFETY: the frame is new and holds a copy of the parent's page at the same
+            // address: the child sees what the parent saw.
+            let mapped = unsafe {
+                child.mapper().map_to_with_table_flags(
+                    page,
+                    physical,
+                    entry.flags(),
+                    table_flags,
+                    &mut frames::KernelFrames,
+                )
+            };
+            match mapped {
+                // The child's tables are loaded nowhere yet.
+                Ok(flush) => flush.ignore(),
+                Err(_) => {
+                    let _ = frames::free(frame);
+                    complete = false;
+                }
+            }
+        });
+        complete.then_some(child)
+    }
+
+    /// Free every user page and page table (the last user of the memory is gone, and no
+    /// CPU has these tables loaded). The upper half stays: the tables may still be
+    /// loaded by a CPU switching away.
+    pub fn clear_user_half(&self) {
         /// Free the tables below `table` (level 4..2) and the pages at level 1.
         fn free_level(table: u64, level: u8) {
             // SAFETY: `table` is a page table of this dying address space, direct-mapped.
@@ -258,16 +323,25 @@ impl Drop for AddressSpace {
                 let _ = frames::free(next);
             }
         }
-        // SAFETY: as above; only the lower half (entries 0..256) belongs to the process.
-        let pml4 = unsafe { &*(phys_to_direct(self.pml4) as *const PageTable) };
+        // SAFETY: as above; only the lower half (entries 0..256) belongs to the process,
+        // and nothing walks it any more.
+        let pml4 = unsafe { &mut *(phys_to_direct(self.pml4) as *mut PageTable) };
         for entry in pml4
-            .iter()
+            .iter_mut()
             .take(256)
             .filter(|entry| entry.flags().contains(Flags::PRESENT))
         {
             free_level(entry.addr().as_u64(), 3);
             let _ = frames::free(entry.addr().as_u64());
+            entry.set_unused();
         }
+    }
+}
+
+impl Drop for AddressSpace {
+    /// Free every user page, page table and the PML4.
+    fn drop(&mut self) {
+        self.clear_user_half();
         let _ = frames::free(self.pml4);
     }
 }

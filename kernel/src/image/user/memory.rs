@@ -3,11 +3,12 @@
 //! to or from it; a touch outside every area, or against its protection, is the
 //! process's SIGSEGV (or the kernel copy's -EFAULT).
 
-use super::address_space::{AddressSpace, Protection};
+use super::address_space::{AddressSpace, MapError, Protection};
 use topframe_kernel::layout::{PAGE_SIZE, align_down};
 use topframe_kernel::vma::{Access, AreaSet};
 
 /// The areas and the heap bounds of one process.
+#[derive(Clone)]
 pub struct UserMemory {
     pub areas: AreaSet,
     /// Start of the heap (end of the loaded image) and its current end (brk).
@@ -32,21 +33,26 @@ impl UserMemory {
     /// Resolve a page fault at `address` with the CPU's error code: populate the page
     /// if an area allows the access. Returns false when the fault is the process's error.
     pub fn handle_fault(&self, space: &AddressSpace, address: u64, error_code: u64) -> bool {
+        let write = error_code & FAULT_WRITE != 0;
+        let execute = error_code & FAULT_INSTRUCTION != 0;
         if error_code & FAULT_PRESENT != 0 {
-            return false; // a protection violation on a populated page
+            // A protection violation on a populated page, unless another thread's mprotect
+            // allowed the access after this CPU cached the old entry (its shootdown may
+            // still be on the way): then dropping the stale entry is the whole fix.
+            return space.refresh_if_allowed(address, write, execute);
         }
         let Some(area) = self.areas.find(address) else {
             return false;
         };
-        if !area.access.allows(
-            error_code & FAULT_WRITE != 0,
-            error_code & FAULT_INSTRUCTION != 0,
-        ) {
+        if !area.access.allows(write, execute) {
             return false;
         }
-        space
-            .map_zeroed(align_down(address, PAGE_SIZE), Protection::of(area.access))
-            .is_ok()
+        match space.map_zeroed(align_down(address, PAGE_SIZE), Protection::of(area.access)) {
+            Ok(_) => true,
+            // Another thread populated it between this CPU's miss and the lock.
+            Err(MapError::AlreadyMapped) => true,
+            Err(MapError::OutOfMemory) => false,
+        }
     }
 
     /// Populate `[start, end)` now (the initial stack, which the kernel writes before
