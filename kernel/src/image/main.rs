@@ -231,13 +231,35 @@ fn run_programs(cmdline: Cmdline, boot: &BootInfo) -> u32 {
     let argv: alloc::vec::Vec<&str> = core::iter::once(path)
         .chain(arguments.split_ascii_whitespace())
         .collect();
-    match run_program(archive, path, &argv) {
+    let status = match run_program(archive, path, &argv) {
         Some(status) => {
             println!("init: {}", describe(status));
             status.shell_status()
         }
         None => 127,
+    };
+    print_cpu_table();
+    status
+}
+
+/// What each CPU did while the programs ran: the scheduler's figures and idle time.
+fn print_cpu_table() {
+    println!(
+        "{:>4} {:>17} {:>11} {:>10} {:>8}",
+        "cpu", "context switches", "migrations", "idle ms", "idle %"
+    );
+    let uptime_ns = tsc::nanoseconds().max(1);
+    for cpu in smp::online().iter() {
+        let figures = scheduler::cpu_figures(cpu);
+        println!(
+            "{cpu:>4} {:>17} {:>11} {:>10} {:>7}%",
+            figures.stats.context_switches,
+            figures.stats.migrations,
+            figures.idle_ns / 1_000_000,
+            figures.idle_ns * 100 / uptime_ns
+        );
     }
+    println!("entry strategy: {}", entry_strategy());
 }
 
 /// Load and run one program to its end.

@@ -184,19 +184,6 @@ pub fn map_physical(start: u64, len: u64, kind: PageKind) -> u64 {
     phys_to_direct(start)
 }
 
-/// Unmap kernel page `virt` and free its frame (stacks). Flushes this CPU's TLB entry;
-/// other CPUs never cached it (only the owner of a stack touches it).
-pub fn unmap_kernel_page(virt: u64) {
-    let pml4 = KERNEL_PML4.lock();
-    with_mapper(*pml4, |mapper| {
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
-        if let Ok((frame, flush)) = mapper.unmap(page) {
-            flush.flush();
-            let _ = frames::free(frame.start_address().as_u64());
-        }
-    });
-}
-
 /// Switch this CPU back to the kernel's own page tables (no user half).
 pub fn activate_kernel_tables() {
     let frame = PhysFrame::containing_address(PhysAddr::new(kernel_pml4()));

@@ -15,13 +15,22 @@ pub const IST_STACK_SIZE: u64 = 16 << 10;
 
 static NEXT_SLOT: AtomicU64 = AtomicU64::new(0);
 
-/// Slots given back by [`free`], reused before new ones.
-static FREE_SLOTS: IrqSafeLock<Vec<u64>> = IrqSafeLock::new(Vec::new());
+/// Stacks given back by [`free`], still mapped, reused before new slots (by size).
+static FREE_STACKS: IrqSafeLock<Vec<StackSlot>> = IrqSafeLock::new(Vec::new());
 
-/// Map a new stack of `size` bytes (a multiple of 4 KiB) with a guard below it.
+/// A stack of `size` bytes (a multiple of 4 KiB) with a guard below it: a freed one of
+/// that size if there is one, else a new slot, mapped now.
 pub fn allocate(size: u64) -> StackSlot {
-    let reused = FREE_SLOTS.lock().pop();
-    let index = reused.unwrap_or_else(|| NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
+    let reused = {
+        let mut free = FREE_STACKS.lock();
+        free.iter()
+            .position(|slot| slot.stack_top - slot.stack_bottom == size)
+            .map(|index| free.swap_remove(index))
+    };
+    if let Some(slot) = reused {
+        return slot;
+    }
+    let index = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
     let slot = StackSlot::new(index, size).expect("stack slots exhausted or bad stack size");
     for page in 0..slot.stack_pages() {
         paging::map_kernel_page(slot.stack_bottom + page * PAGE_SIZE, paging::PageKind::Data);
@@ -29,12 +38,9 @@ pub fn allocate(size: u64) -> StackSlot {
     slot
 }
 
-/// Unmap a stack and give its frames and slot back. Nothing may use it any more.
+/// Give a stack back for reuse. Nothing may run on it any more. Its pages stay mapped:
+/// unmapping a kernel page would need a TLB shootdown on every CPU (kernel mappings are
+/// global), and the next task reuses the stack anyway (as Linux caches its vmap stacks).
 pub fn free(slot: StackSlot) {
-    for page in 0..slot.stack_pages() {
-        paging::unmap_kernel_page(slot.stack_bottom + page * PAGE_SIZE);
-    }
-    let index = (slot.guard_start - topframe_kernel::layout::KERNEL_STACKS_BASE)
-        / topframe_kernel::layout::STACK_SLOT_SIZE;
-    FREE_SLOTS.lock().push(index);
+    FREE_STACKS.lock().push(slot);
 }

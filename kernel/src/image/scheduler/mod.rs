@@ -26,8 +26,10 @@ pub const RESCHEDULE_VECTOR: u8 = 0xfd;
 static SCHEDULER: spin::Once<Scheduler<Arc<Task>>> = spin::Once::new();
 
 topframe_percpu::per_cpu! {
-    /// TSC ticks this CPU spent halted in its idle context.
+    /// TSC ticks this CPU spent halted in its idle context, up to its last wake-up.
     static IDLE_TSC: u64 = 0;
+    /// The TSC when this CPU halted, while it is halted (else 0).
+    static HALTED_SINCE: u64 = 0;
 }
 
 /// Create the scheduler over the online CPUs (boot CPU, after bring-up) and wake every
@@ -130,10 +132,11 @@ pub fn idle_loop() -> ! {
             None => {
                 finish_switch();
                 tick::update(cpu);
-                let halted_at = tsc::read();
+                HALTED_SINCE.write(tsc::read());
                 // STI's one-instruction shadow: no wake-up can slip in before the HLT.
                 interrupts::enable_and_hlt();
-                IDLE_TSC.add(tsc::read() - halted_at);
+                interrupts::disable();
+                IDLE_TSC.add(tsc::read() - HALTED_SINCE.replace(0));
             }
         }
     }
@@ -203,6 +206,17 @@ pub fn prepare_to_block(task: &Arc<Task>) -> bool {
     scheduler().prepare_to_block(task)
 }
 
+/// TSC ticks `cpu` has spent halted, including a halt still going on.
+fn idle_tsc(cpu: usize) -> u64 {
+    let halted_since = HALTED_SINCE.remote_read(cpu).unwrap_or(0);
+    let ongoing = if halted_since == 0 {
+        0
+    } else {
+        tsc::read().saturating_sub(halted_since)
+    };
+    IDLE_TSC.remote_read(cpu).unwrap_or(0) + ongoing
+}
+
 /// One CPU's figures for the demo's table.
 pub struct CpuFigures {
     pub stats: CpuStats,
@@ -213,6 +227,6 @@ pub struct CpuFigures {
 pub fn cpu_figures(cpu: usize) -> CpuFigures {
     CpuFigures {
         stats: scheduler().cpu_stats(cpu),
-        idle_ns: tsc::to_nanoseconds(IDLE_TSC.remote_read(cpu).unwrap_or(0)),
+        idle_ns: tsc::to_nanoseconds(idle_tsc(cpu)),
     }
 }

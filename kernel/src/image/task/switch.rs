@@ -110,7 +110,7 @@ fn load_page_tables(mm: Option<&Mm>) {
 /// The exiting task stops using its memory: this CPU loads the kernel's page tables, so
 /// the memory may be freed whatever this task does next.
 pub fn leave_memory(mm: &Mm) {
-    if LOADED_MM.read() == mm as *const Mm {
+    if core::ptr::eq(LOADED_MM.read(), mm) {
         load_page_tables(None);
     }
 }
