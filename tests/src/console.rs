@@ -15,8 +15,8 @@ pub fn write(fd: u64, bytes: &[u8]) -> i64 {
     unsafe { syscall3(nr::WRITE, fd, bytes.as_ptr() as u64, bytes.len() as u64) }
 }
 
-/// Ends the process with `status` (`exit_group`).
-pub(crate) fn exit_group(status: u8) -> ! {
+/// Ends the process, every thread of it, with `status` (`exit_group`).
+pub fn exit_group(status: u8) -> ! {
     // SAFETY: exit_group ends the process; nothing runs after it.
     unsafe { syscall1(nr::EXIT_GROUP, u64::from(status)) };
     unreachable!("exit_group returned")

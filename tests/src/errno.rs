@@ -3,9 +3,19 @@
 
 /// Operation not permitted.
 pub const EPERM: i64 = 1;
+/// Interrupted system call.
+pub const EINTR: i64 = 4;
+/// No child processes.
+pub const ECHILD: i64 = 10;
+/// Try again (`EWOULDBLOCK`): e.g. a futex word that does not hold the expected value.
+pub const EAGAIN: i64 = 11;
 /// Bad address.
 pub const EFAULT: i64 = 14;
+/// Invalid argument.
+pub const EINVAL: i64 = 22;
 /// Function not implemented.
 pub const ENOSYS: i64 = 38;
+/// Connection timed out: also a futex wait whose timeout expired.
+pub const ETIMEDOUT: i64 = 110;
 /// The largest error number a syscall returns: -4095..=-1 are errors.
 pub const MAX_ERRNO: i64 = 4095;

@@ -11,23 +11,35 @@
 //! formatter into a buffer on the stack, written to fd 1 with `write`.
 //!
 //! Nothing here needs more than the kernel gives a fresh process: no libc, no TLS (FS base
-//! is 0), no heap, no threads, no signal handlers, no files but fds 0-2. The programs are
-//! linked by `build.rs` as static non-PIE executables without start files.
+//! is 0), no heap, no signal handlers, no files but fds 0-2. The programs are linked by
+//! `build.rs` as static non-PIE executables without start files.
+//!
+//! The multi-threading and scheduler programs use [`thread`] (raw `clone` threads on
+//! mmap'ed stacks, joined through `CLONE_CHILD_CLEARTID`), [`process`] (`fork` as a raw
+//! `clone(SIGCHLD)`, `wait4`), [`futex`], [`sched`] (affinity, `getcpu`, `sched_yield`),
+//! [`time`] (clocks and sleeps) and [`mman`] (anonymous mappings). Threads share state
+//! through statics (atomics); a failure in any thread ends the whole process.
 #![no_std]
 
 mod console;
 pub mod errno;
+pub mod futex;
 mod initial_stack;
 mod mem;
+pub mod mman;
 pub mod nr;
+pub mod process;
 pub mod registers;
 mod runtime;
+pub mod sched;
 mod syscall;
+pub mod thread;
+pub mod time;
 
-pub use console::{fail_with, print, write};
+pub use console::{exit_group, fail_with, print, write};
 pub use initial_stack::{InitialStack, auxv_type};
 pub use runtime::{fail_on_panic, run};
-pub use syscall::{syscall0, syscall1, syscall2, syscall3, syscall6};
+pub use syscall::{syscall0, syscall1, syscall2, syscall3, syscall4, syscall6};
 
 /// This process's ID (`getpid`).
 pub fn getpid() -> i64 {

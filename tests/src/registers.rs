@@ -73,8 +73,9 @@ const NAMES: [&str; 17] = [
 ];
 
 impl Registers {
+    /// Every register and RFLAGS 0 (a placeholder: RFLAGS bit 1 always reads as 1).
     // SAFETY: all-zero bits are a valid `Registers` (17 integers).
-    const ZERO: Self = unsafe { core::mem::zeroed() };
+    pub const ZERO: Self = unsafe { core::mem::zeroed() };
 
     /// Every register (RSP and RFLAGS included) set to `value(index)`, index in field
     /// order (RAX = 0 ... R15 = 15, RFLAGS = 16).

@@ -2,10 +2,35 @@
 //! assertion macros ([`check!`], [`check_eq!`], [`fail!`]). The macros name the program
 //! with `env!("CARGO_BIN_NAME")`, expanded in the program's own crate.
 
+use core::fmt;
 use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::console::{fail_with, pass};
 use crate::initial_stack::InitialStack;
+
+/// The program's name as [`run`] got it (address and length of a `&'static str`), for the
+/// library's own failure reports ([`fail_in_library`]).
+static PROGRAM_NAME: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+static PROGRAM_NAME_LENGTH: AtomicUsize = AtomicUsize::new(0);
+
+/// The program's name, or `?` before [`run`] recorded it.
+fn program_name() -> &'static str {
+    let address = PROGRAM_NAME.load(Ordering::Acquire);
+    if address.is_null() {
+        return "?";
+    }
+    let length = PROGRAM_NAME_LENGTH.load(Ordering::Relaxed);
+    // SAFETY: `run` stored the address and length of a `&'static str` (length first, the
+    // address with Release), so they describe valid UTF-8 that lives forever.
+    unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(address, length)) }
+}
+
+/// Fails the program from library code, which does not know the program's name at compile
+/// time: `FAIL <program>: <message>`, exit status 1.
+pub(crate) fn fail_in_library(message: fmt::Arguments) -> ! {
+    fail_with(program_name(), message)
+}
 
 /// Runs `main` on the initial stack, then reports `PASS <program>` and exits 0.
 /// Called by the `_start` that [`abi_test_main!`] generates.
@@ -14,7 +39,13 @@ use crate::initial_stack::InitialStack;
 /// `entry_stack_pointer` is RSP as the kernel set it at process entry, and the memory
 /// above it (argc, argv, envp, auxv and the strings) stays untouched for the process's
 /// lifetime.
-pub unsafe fn run(program: &str, entry_stack_pointer: *const u64, main: fn(&InitialStack)) -> ! {
+pub unsafe fn run(
+    program: &'static str,
+    entry_stack_pointer: *const u64,
+    main: fn(&InitialStack),
+) -> ! {
+    PROGRAM_NAME_LENGTH.store(program.len(), Ordering::Relaxed);
+    PROGRAM_NAME.store(program.as_ptr().cast_mut(), Ordering::Release);
     // SAFETY: forwarded from the caller.
     let stack = unsafe { InitialStack::from_entry_stack_pointer(entry_stack_pointer) };
     main(&stack);

@@ -1,4 +1,4 @@
-//! The raw `syscall` instruction with 0 to 3 and with 6 arguments (pass 0 for the
+//! The raw `syscall` instruction with 0 to 4 and with 6 arguments (pass 0 for the
 //! unused ones).
 //!
 //! x86_64 Linux convention: RAX = number; arguments in RDI, RSI, RDX, R10, R8, R9; the
@@ -85,6 +85,29 @@ pub unsafe fn syscall3(number: u64, arg1: u64, arg2: u64, arg3: u64) -> i64 {
             in("rdi") arg1,
             in("rsi") arg2,
             in("rdx") arg3,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    result
+}
+
+/// `syscall` with four arguments (the fourth goes in R10, not RCX as in a function call).
+///
+/// # Safety
+/// See the module documentation.
+pub unsafe fn syscall4(number: u64, arg1: u64, arg2: u64, arg3: u64, arg4: u64) -> i64 {
+    let result;
+    // SAFETY: the caller vouches for the syscall (module documentation).
+    unsafe {
+        asm!(
+            "syscall", // enter the kernel; RAX in = number, RAX out = result
+            inlateout("rax") number => result,
+            in("rdi") arg1,
+            in("rsi") arg2,
+            in("rdx") arg3,
+            in("r10") arg4,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),

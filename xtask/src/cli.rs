@@ -94,6 +94,10 @@ pub struct TestArgs {
     /// How many QEMU runs at once (default: the number of CPU cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
+    /// Only the QEMU runs whose name contains this text (no host tests, lints or bench):
+    /// for working on one part of the kernel.
+    #[arg(long, value_name = "TEXT")]
+    pub only: Option<String>,
 }
 
 /// A `--smp` value: a whole number in 1..=MAX_CPUS.

@@ -245,16 +245,17 @@ fn run_programs(cmdline: Cmdline, boot: &BootInfo) -> u32 {
 /// What each CPU did while the programs ran: the scheduler's figures and idle time.
 fn print_cpu_table() {
     println!(
-        "{:>4} {:>17} {:>11} {:>10} {:>8}",
-        "cpu", "context switches", "migrations", "idle ms", "idle %"
+        "{:>4} {:>17} {:>11} {:>7} {:>10} {:>8}",
+        "cpu", "context switches", "migrations", "ticks", "idle ms", "idle %"
     );
     let uptime_ns = tsc::nanoseconds().max(1);
     for cpu in smp::online().iter() {
         let figures = scheduler::cpu_figures(cpu);
         println!(
-            "{cpu:>4} {:>17} {:>11} {:>10} {:>7}%",
+            "{cpu:>4} {:>17} {:>11} {:>7} {:>10} {:>7}%",
             figures.stats.context_switches,
             figures.stats.migrations,
+            figures.ticks,
             figures.idle_ns / 1_000_000,
             figures.idle_ns * 100 / uptime_ns
         );

@@ -1,17 +1,33 @@
 //! The demo init: what `cargo xtask qemu` runs when no `--init` is given. It shows the
 //! kernel at work from user mode: who it is (uname), the process, the clocks, a burst of
-//! null system calls timed with the TSC (instructions per call under QEMU's icount), and
-//! memory mapped, touched and unmapped.
+//! null system calls timed with the TSC (instructions per call under QEMU's icount),
+//! memory mapped, touched and unmapped, and then threads on every CPU making system calls
+//! and yielding to each other, with a table of what each CPU ran (the kernel prints its
+//! own per-CPU table after init exits).
 #![cfg_attr(not(test), no_std, no_main)]
 
 use core::ffi::CStr;
+use core::sync::atomic::{AtomicU64, Ordering};
 
+use topframe_abi_tests::thread::{self, Stack};
 use topframe_abi_tests::{
-    InitialStack, abi_test_main, check, check_eq, getpid, getppid, nr, println, syscall1, syscall2,
-    syscall6,
+    InitialStack, abi_test_main, check, check_eq, getpid, getppid, nr, println, sched, syscall1,
+    syscall2, syscall6,
 };
 
 abi_test_main!(main);
+
+/// Threads per allowed CPU in the busy phase: two, so each CPU has someone to yield to.
+const THREADS_PER_CPU: usize = 2;
+/// Rounds each thread runs: a burst of null syscalls, then a yield.
+const ROUNDS: u64 = 200;
+const CALLS_PER_ROUND: u64 = 50;
+/// Most CPUs the table shows.
+const TABLE_CPUS: usize = 64;
+
+/// Per CPU: syscalls made there and yields, as the threads counted them.
+static SYSCALLS: [AtomicU64; TABLE_CPUS] = [const { AtomicU64::new(0) }; TABLE_CPUS];
+static YIELDS: [AtomicU64; TABLE_CPUS] = [const { AtomicU64::new(0) }; TABLE_CPUS];
 
 /// Null system calls in the timed burst.
 const BURST: u64 = 100_000;
@@ -65,6 +81,62 @@ fn main(stack: &InitialStack) {
     let result = unsafe { syscall2(nr::MUNMAP, address as u64, LENGTH) };
     check_eq!(result, 0, "munmap");
     println!("demo: mapped 16 MiB, touched {touched} pages (populated on demand), unmapped");
+
+    busy_threads();
+}
+
+/// Two threads pinned to each allowed CPU run rounds of null syscalls and yields; then
+/// a table of what each CPU did.
+fn busy_threads() {
+    let cpus = sched::allowed_cpus();
+    let pinned: usize = cpus.iter().take(TABLE_CPUS).count();
+    let mut threads = [const { None }; TABLE_CPUS * THREADS_PER_CPU];
+    for (slot, cpu) in cpus
+        .iter()
+        .take(TABLE_CPUS)
+        .flat_map(|cpu| core::iter::repeat_n(cpu, THREADS_PER_CPU))
+        .enumerate()
+    {
+        threads[slot] = Some(thread::spawn(Stack::new(), busy_thread, cpu as u64));
+    }
+    for thread in threads.iter_mut().filter_map(Option::take) {
+        thread.join();
+    }
+    println!(
+        "demo: {} threads on {pinned} CPUs, {ROUNDS} rounds of {CALLS_PER_ROUND} getppid calls and a sched_yield each:",
+        pinned * THREADS_PER_CPU
+    );
+    println!("demo: {:>4} {:>10} {:>8}", "cpu", "syscalls", "yields");
+    for cpu in cpus.iter().take(TABLE_CPUS) {
+        println!(
+            "demo: {cpu:>4} {:>10} {:>8}",
+            SYSCALLS[cpu].load(Ordering::Relaxed),
+            YIELDS[cpu].load(Ordering::Relaxed)
+        );
+    }
+    let total: u64 = SYSCALLS
+        .iter()
+        .map(|count| count.load(Ordering::Relaxed))
+        .sum();
+    let expected = (pinned * THREADS_PER_CPU) as u64 * ROUNDS * (CALLS_PER_ROUND + 2);
+    check_eq!(total, expected, "syscalls counted by the threads");
+}
+
+/// One busy thread: pinned to `cpu`, rounds of getppid calls and a yield, counted per
+/// CPU (getcpu tells which: the pin holds, so it is always `cpu`).
+fn busy_thread(cpu: u64) {
+    let cpu = cpu as usize;
+    sched::pin_to(cpu);
+    for _ in 0..ROUNDS {
+        for _ in 0..CALLS_PER_ROUND {
+            getppid();
+        }
+        let here = sched::getcpu() as usize;
+        check_eq!(here, cpu, "getcpu of a thread pinned to CPU {cpu}");
+        sched::yield_now();
+        SYSCALLS[here].fetch_add(CALLS_PER_ROUND + 2, Ordering::Relaxed);
+        YIELDS[here].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds.

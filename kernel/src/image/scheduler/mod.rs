@@ -9,7 +9,7 @@
 mod tick;
 mod timers;
 
-pub use tick::{BALANCE_VECTOR, balance_interrupt, timer_interrupt};
+pub use tick::{BALANCE_VECTOR, after_move, balance_interrupt, timer_interrupt};
 pub use timers::{arm as arm_timeout, disarm as disarm_timeout, sleep_until};
 
 use crate::task::{self, Task};
@@ -86,7 +86,7 @@ pub fn schedule() {
         None => unsafe { task::context_switch(Some(previous), None) },
     }
     finish_switch();
-    tick::update(cpu);
+    tick::update();
     if interrupts_were_enabled {
         interrupts::enable();
     }
@@ -98,6 +98,10 @@ pub fn schedule() {
 fn finish_switch() {
     let finished = scheduler().finish_switch(topframe_percpu::cpu_id());
     request(finished.reschedule);
+    if let Some(task) = &finished.switched_out {
+        // Its affinity may have sent it to another CPU's queue.
+        tick::after_move(task);
+    }
     drop(finished.switched_out);
 }
 
@@ -110,7 +114,7 @@ pub extern "C" fn first_run_of_kernel_task() {
 /// A user task's first switch: finish it (interrupts stay off for the return to user).
 pub fn finish_first_switch() {
     finish_switch();
-    tick::update(topframe_percpu::cpu_id());
+    tick::update();
 }
 
 /// This CPU's idle context, for ever: run tasks while there are any, else halt.
@@ -131,7 +135,7 @@ pub fn idle_loop() -> ! {
             }
             None => {
                 finish_switch();
-                tick::update(cpu);
+                tick::update();
                 HALTED_SINCE.write(tsc::read());
                 // STI's one-instruction shadow: no wake-up can slip in before the HLT.
                 interrupts::enable_and_hlt();
@@ -166,6 +170,18 @@ pub fn wake(task: &Arc<Task>) {
     });
 }
 
+/// [`wake`] from the timer interrupt, with its timers locked: the interrupt programs
+/// the timer itself when it is done.
+fn wake_from_timer(task: &Arc<Task>) {
+    let cpu = topframe_percpu::cpu_id();
+    if let WakeOutcome::Woken(placement) = scheduler().wake(task, cpu) {
+        request(placement.reschedule);
+        if placement.cpu != cpu {
+            tick::placed_on(placement);
+        }
+    }
+}
+
 /// Make a new task runnable.
 pub fn start(task: &Arc<Task>) -> Result<(), topframe_sched::SchedError> {
     interrupts::without_interrupts(|| {
@@ -182,7 +198,7 @@ pub fn reschedule_interrupt() {
     if let Some(task) = task::try_current() {
         task.work.set(WorkFlags::NEED_RESCHED);
     }
-    tick::update(topframe_percpu::cpu_id());
+    tick::update();
 }
 
 /// A kernel preemption point: reschedule now if the tick or a wake-up asked for it.
@@ -220,6 +236,7 @@ fn idle_tsc(cpu: usize) -> u64 {
 /// One CPU's figures for the demo's table.
 pub struct CpuFigures {
     pub stats: CpuStats,
+    pub ticks: u64,
     pub idle_ns: u64,
 }
 
@@ -227,6 +244,7 @@ pub struct CpuFigures {
 pub fn cpu_figures(cpu: usize) -> CpuFigures {
     CpuFigures {
         stats: scheduler().cpu_stats(cpu),
+        ticks: tick::ticks(cpu),
         idle_ns: tsc::to_nanoseconds(idle_tsc(cpu)),
     }
 }

@@ -8,10 +8,11 @@
 //! the least loaded CPU to pull work now and then (periodic balancing).
 
 use super::{request, scheduler, timers};
+use crate::task::Task;
 use crate::{apic, smp, task, timer, tsc};
 use core::sync::atomic::{Ordering, fence};
 use topframe_entry::WorkFlags;
-use topframe_sched::{Placement, Reschedule};
+use topframe_sched::{Placement, Reschedule, Schedulable, TaskState};
 
 /// The tick period: 4 ms (Linux's HZ=250, Debian's default).
 pub const TICK_NS: u64 = 4_000_000;
@@ -31,9 +32,10 @@ topframe_percpu::per_cpu! {
     static PROGRAMMED: u64 = 0;
 }
 
-/// Decide whether `cpu` (this one) needs its tick, and program its timer for the
-/// earliest of the tick and its sleep timers. Interrupts off.
-pub fn update(cpu: usize) {
+/// Decide whether this CPU needs its tick, and program its timer for the earliest of the
+/// tick and its sleep timers. Interrupts off.
+pub fn update() {
+    let cpu = topframe_percpu::cpu_id();
     let needed = || task::try_current().is_some() && scheduler().cpu_stats(cpu).waiting > 0;
     let mut ticking = needed();
     TICKING.write(ticking);
@@ -72,7 +74,7 @@ fn program(tick: Option<u64>) {
 pub fn placed_on(placement: Placement) {
     let here = topframe_percpu::cpu_id();
     if placement.cpu == here {
-        update(here);
+        update();
         return;
     }
     if placement.reschedule == Reschedule::Ipi(placement.cpu) {
@@ -81,6 +83,23 @@ pub fn placed_on(placement: Placement) {
     fence(Ordering::SeqCst);
     if TICKING.remote_read(placement.cpu) == Some(false) {
         apic::send_ipi(smp::apic_id(placement.cpu), super::RESCHEDULE_VECTOR);
+    }
+}
+
+/// Ticks `cpu` has taken.
+pub fn ticks(cpu: usize) -> u64 {
+    TICKS.remote_read(cpu).unwrap_or(0)
+}
+
+/// A scheduler call may have moved `task` to another CPU's queue without asking for a
+/// reschedule there (affinity changes, a switch away from a CPU it may no longer use):
+/// make sure that CPU ticks if it must.
+pub fn after_move(task: &Task) {
+    if let TaskState::Queued { cpu } = task.sched_entity().state() {
+        placed_on(Placement {
+            cpu,
+            reschedule: Reschedule::NotNeeded,
+        });
     }
 }
 
@@ -105,7 +124,7 @@ pub fn timer_interrupt() {
         }
         NEXT_TICK.write(now + tsc::from_nanoseconds(TICK_NS));
     }
-    update(cpu);
+    update();
 }
 
 /// This CPU has tasks waiting: ask the least loaded other CPU, if lighter, to pull.
@@ -130,6 +149,6 @@ pub fn balance_interrupt() {
     let cpu = topframe_percpu::cpu_id();
     if scheduler().balance(cpu) > 0 {
         request(Reschedule::ThisCpu);
-        update(cpu);
+        update();
     }
 }

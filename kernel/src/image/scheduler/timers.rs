@@ -1,9 +1,10 @@
 //! Sleep timers: each CPU keeps the deadlines armed on it in a heap, earliest first, and
 //! its timer interrupt wakes the tasks whose deadline passed. A task has at most one
-//! timer armed (its current timed wait) and disarms it when the wait ends, so no entry
-//! outlives its wait.
+//! timer armed (its current timed wait) and disarms it when the wait ends, under the same
+//! lock the expiry holds while it wakes: no entry outlives its wait, and the interrupt
+//! never drops a task's last handle.
 
-use super::{prepare_to_block, schedule, wake};
+use super::{prepare_to_block, schedule, wake_from_timer};
 use crate::sync::IrqSafeLock;
 use crate::task::{self, Task};
 use crate::tsc;
@@ -63,14 +64,16 @@ pub fn arm(task: &Arc<Task>, deadline: u64) {
             deadline,
             task: task.clone(),
         });
-        super::tick::update(cpu);
+        super::tick::update();
     });
 }
 
-/// Disarm `task`'s timeout, if it has not fired.
+/// Disarm `task`'s timeout, if it has not fired; once this returns, no timer interrupt
+/// touches the task any more.
 pub fn disarm(task: &Task) {
     let cpu = task.timer_cpu.swap(NO_CPU, Ordering::AcqRel);
     if cpu != NO_CPU {
+        // An expiry in progress on `cpu` holds this lock until it is done with the task.
         timers_of(cpu)
             .lock()
             .retain(|timer| !core::ptr::eq(&*timer.task, task));
@@ -85,17 +88,16 @@ pub fn earliest_here() -> Option<u64> {
         .map(|timer| timer.deadline)
 }
 
-/// Wake every task on `cpu` whose deadline is at or before `now` (interrupt context:
-/// never allocates, and never drops a task's last handle, since a task in a timed wait
-/// holds its own).
+/// Wake every task on `cpu` (this one) whose deadline is at or before `now`: the timer
+/// interrupt, which reprograms the timer afterwards. Never allocates, and never drops a
+/// task's last handle: the task is still in its timed wait (its disarm waits for this
+/// lock), holding a handle of its own.
 pub fn expire(cpu: usize, now: u64) {
     let mut timers = timers_of(cpu).lock();
     while timers.peek().is_some_and(|timer| timer.deadline <= now) {
         let Some(timer) = timers.pop() else { break };
-        if timer.task.timer_cpu.swap(NO_CPU, Ordering::AcqRel) == cpu {
-            timer.task.timed_out.store(true, Ordering::Release);
-            wake(&timer.task);
-        }
+        timer.task.timed_out.store(true, Ordering::Release);
+        wake_from_timer(&timer.task);
     }
 }
 

@@ -64,6 +64,7 @@ pub fn sched_setaffinity(pid: u64, length: u64, mask: u64) -> i64 {
         }
         Ok(reschedule) => {
             scheduler::request(reschedule);
+            interrupts::without_interrupts(|| scheduler::after_move(&task));
             0
         }
     }
@@ -72,7 +73,9 @@ pub fn sched_setaffinity(pid: u64, length: u64, mask: u64) -> i64 {
 pub fn sched_getaffinity(pid: u64, length: u64, mask: u64) -> i64 {
     let size = cpumask_size();
     let online = scheduler::scheduler().online_cpus();
-    if length * 8 < online.len() as u64 || !length.is_multiple_of(size_of::<u64>() as u64) {
+    if length.saturating_mul(8) < online.len() as u64
+        || !length.is_multiple_of(size_of::<u64>() as u64)
+    {
         return -EINVAL;
     }
     let Some(task) = target(pid) else {
