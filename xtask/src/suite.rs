@@ -65,8 +65,11 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgramSet {
-    /// The ABI test programs and the C programs (see `abi_programs`).
+    /// The ABI test programs and the C programs (see `abi_programs`), run from /runlist.
     Abi,
+    /// The same initramfs, booting one program as init (the cmdline's `init=`): no run
+    /// list, the boot's own output is checked.
+    Init,
 }
 
 fn one() -> usize {
@@ -129,12 +132,20 @@ fn parse(text: &str) -> Result<Vec<Run>, String> {
             Some("the name is used twice".to_string())
         } else if run.timeout == 0 {
             Some("timeout must be at least 1 second".to_string())
-        } else if run.programs.is_some()
+        } else if run.programs == Some(ProgramSet::Abi)
             && (Cmdline(&run.cmdline).get("runlist") != Setting::Flag
                 || Cmdline(&run.cmdline).get("selftest") != Setting::Absent)
         {
             Some(
                 "a run with `programs` needs `runlist` and no `selftest` in its cmdline"
+                    .to_string(),
+            )
+        } else if run.programs == Some(ProgramSet::Init)
+            && (!matches!(Cmdline(&run.cmdline).get("init"), Setting::Value(_))
+                || Cmdline(&run.cmdline).get("selftest") != Setting::Absent)
+        {
+            Some(
+                "a run with `programs = \"init\"` needs `init=PATH` and no `selftest` in its cmdline"
                     .to_string(),
             )
         } else {

@@ -78,7 +78,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         }
         let abi = runs
             .iter()
-            .any(|run| run.programs == Some(ProgramSet::Abi))
+            .any(|run| run.programs.is_some())
             .then(|| abi_stage(&report))
             .flatten();
         let kernels: HashMap<KernelVariant, Option<PathBuf>> = builds
@@ -370,8 +370,8 @@ fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>, abi: Option<&AbiP
     };
     let programs = match (run.programs, abi) {
         (None, _) => None,
-        (Some(ProgramSet::Abi), Some(abi)) => Some(abi),
-        (Some(ProgramSet::Abi), None) => {
+        (Some(_), Some(abi)) => Some(abi),
+        (Some(_), None) => {
             report.case(
                 &boot_case,
                 Err("the ABI programs could not be prepared (above)".to_string()),
@@ -391,7 +391,9 @@ fn boot_run(report: &Report, run: &Run, kernel: Option<&Path>, abi: Option<&AbiP
         programs.map(|abi| abi.initramfs.clone()),
     );
     let mut output = RunOutput::default();
-    let mut run_list = programs.map(|abi| RunListWatcher::new(&abi.programs));
+    let mut run_list = programs
+        .filter(|_| run.programs == Some(ProgramSet::Abi))
+        .map(|abi| RunListWatcher::new(&abi.programs));
     let run_dir = workspace::xtask_dir().join("test").join(&run.name);
     let started = Instant::now();
     let ending = qemu::boot(

@@ -156,6 +156,14 @@ pub fn set_timer_count(count: u32) {
     unsafe { local_apic().set_timer_initial(count) };
 }
 
+/// Send a non-maskable interrupt to the CPU with `apic_id` (the watchdog's report).
+pub fn send_nmi(apic_id: u32) {
+    let mut apic = local_apic();
+    // SAFETY: the NMI handler only reports where the CPU was, then returns.
+    unsafe { apic.send_nmi(destination(apic_id)) };
+    wait_for_delivery(&apic);
+}
+
 /// Send `vector` to the CPU with `apic_id`.
 pub fn send_ipi(apic_id: u32, vector: u8) {
     let mut apic = local_apic();

@@ -42,6 +42,7 @@ mod tlb;
 mod traps;
 mod tsc;
 mod user;
+mod watchdog;
 
 use alloc::boxed::Box;
 use topframe_kernel::cmdline::{Cmdline, Setting};
@@ -153,6 +154,9 @@ extern "C" fn kernel_main(boot: *mut BootInfo) -> ! {
     }
     task::init_fpu(&cpu::Features::detect());
     scheduler::init();
+    if cmdline.get("watchdog") == Setting::Flag {
+        watchdog::start();
+    }
     task::spawn_kernel_thread(run_workload, Box::into_raw(boot) as u64);
     scheduler::idle_loop()
 }
@@ -162,6 +166,10 @@ fn run_workload(boot: u64) -> ! {
     // SAFETY: kernel_main hands over its leaked Box<BootInfo>, used only here.
     let boot = unsafe { Box::from_raw(boot as *mut BootInfo) };
     let cmdline = Cmdline(boot.cmdline());
+    #[cfg(feature = "selftest")]
+    if let Setting::Value(cpu) = cmdline.get("stall_cpu") {
+        watchdog::stall(cpu.parse().unwrap_or(0));
+    }
     let status = run_programs(cmdline, &boot);
     power::exit(status)
 }

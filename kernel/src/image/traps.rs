@@ -61,11 +61,13 @@ fn handle(regs: &mut PtRegs, vector: u8) {
     let from_user = regs.from_user_mode();
     match vector {
         NMI => {
-            // Nothing raises NMIs on purpose (no watchdog, no cross-CPU NMIs): note it.
-            defmt::warn!(
-                "NMI on CPU {=usize} at RIP {=u64:#x}",
+            // Only the watchdog sends NMIs on purpose: report where this CPU was.
+            crate::println!(
+                "NMI on CPU {} at RIP {:#x} (RSP {:#x}, RFLAGS {:#x})",
                 topframe_percpu::cpu_id(),
-                regs.rip
+                regs.rip,
+                regs.rsp,
+                regs.eflags
             );
             return;
         }
@@ -84,6 +86,10 @@ fn handle(regs: &mut PtRegs, vector: u8) {
         crate::scheduler::RESCHEDULE_VECTOR => {
             apic::end_of_interrupt();
             crate::scheduler::reschedule_interrupt();
+        }
+        crate::watchdog::HEARTBEAT_VECTOR => {
+            apic::end_of_interrupt();
+            crate::watchdog::heartbeat();
         }
         crate::scheduler::BALANCE_VECTOR => {
             apic::end_of_interrupt();
