@@ -74,14 +74,14 @@ pub fn wait(
 ) -> Result<(), WaitError> {
     let task = task::current_handle();
     let mm: *const Mm = task.mm();
-    let bucket = bucket(mm, address);
     {
-        let mut waiters = bucket.lock();
+        let mut waiters = bucket(mm, address).lock();
         let value = read_user::<u32>(address).map_err(|_| WaitError::Fault)?;
         if value != expected {
             return Err(WaitError::ValueChanged);
         }
         scheduler::prepare_to_block(&task);
+        task.futex_address.store(address, Ordering::Release);
         waiters.push(Waiter {
             mm,
             address,
@@ -94,7 +94,14 @@ pub fn wait(
     }
     let outcome = loop {
         scheduler::schedule();
-        let mut waiters = bucket.lock();
+        // A requeue may have moved the wait to another word (and bucket) meanwhile.
+        let address = task.futex_address.load(Ordering::Acquire);
+        let mut waiters = bucket(mm, address).lock();
+        if task.futex_address.load(Ordering::Acquire) != address {
+            drop(waiters);
+            scheduler::cancel_block(&task);
+            continue;
+        }
         let position = waiters
             .iter()
             .position(|waiter| core::ptr::eq(&*waiter.task, &*task));
@@ -144,16 +151,91 @@ pub fn wake(mm: &Mm, address: u64, count: u32, bitset: u32) -> u32 {
     woken.len() as u32
 }
 
+/// Wake up to `wake_count` waiters on `address` (any bitset), then move up to
+/// `requeue_count` of the rest to wait on `target` instead (FUTEX_REQUEUE and
+/// FUTEX_CMP_REQUEUE, which first checks that `address` still holds `expected`). Returns
+/// how many were woken plus, for the compare form, how many were moved (Linux's count).
+fn requeue(
+    mm: &Mm,
+    address: u64,
+    target: u64,
+    wake_count: u32,
+    requeue_count: u32,
+    expected: Option<u32>,
+) -> Result<u32, i64> {
+    let mm: *const Mm = mm;
+    let from = bucket(mm, address);
+    let to = bucket(mm, target);
+    // Two buckets at once: always in address order, so two requeues cannot deadlock.
+    let (first, second) = if core::ptr::from_ref(from) <= core::ptr::from_ref(to) {
+        (from, to)
+    } else {
+        (to, from)
+    };
+    let mut woken = Vec::new();
+    let mut moved = 0;
+    {
+        let mut first_guard = first.lock();
+        let mut second_guard = (!core::ptr::eq(first, second)).then(|| second.lock());
+        if let Some(expected) = expected {
+            let value = read_user::<u32>(address).map_err(|_| EFAULT)?;
+            if value != expected {
+                return Err(EAGAIN);
+            }
+        }
+        let (source, destination) = match second_guard.as_mut() {
+            None => (&mut *first_guard, None),
+            Some(second_guard) if core::ptr::eq(first, from) => {
+                (&mut *first_guard, Some(&mut **second_guard))
+            }
+            Some(second_guard) => (&mut **second_guard, Some(&mut *first_guard)),
+        };
+        let mut index = 0;
+        let mut moving = Vec::new();
+        while index < source.len() {
+            let waiter = &source[index];
+            if waiter.mm != mm || waiter.address != address {
+                index += 1;
+            } else if woken.len() < wake_count as usize {
+                woken.push(source.remove(index).task);
+            } else if moved < requeue_count {
+                let mut waiter = source.remove(index);
+                waiter.address = target;
+                waiter.task.futex_address.store(target, Ordering::Release);
+                moving.push(waiter);
+                moved += 1;
+            } else {
+                break;
+            }
+        }
+        match destination {
+            Some(destination) => destination.extend(moving),
+            None => source.extend(moving),
+        }
+    }
+    for task in &woken {
+        scheduler::wake(task);
+    }
+    let woken = woken.len() as u32;
+    Ok(if expected.is_some() {
+        woken + moved
+    } else {
+        woken
+    })
+}
+
 /// futex operations and flags (`<linux/futex.h>`).
 const FUTEX_WAIT: u64 = 0;
 const FUTEX_WAKE: u64 = 1;
+const FUTEX_REQUEUE: u64 = 3;
+const FUTEX_CMP_REQUEUE: u64 = 4;
 const FUTEX_WAIT_BITSET: u64 = 9;
 const FUTEX_WAKE_BITSET: u64 = 10;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 
 /// `futex(address, op, value, timeout, address2, value3)`.
-pub fn futex(address: u64, op: u64, value: u64, timeout: u64, _address2: u64, value3: u64) -> i64 {
+pub fn futex(address: u64, op: u64, value: u64, timeout: u64, address2: u64, value3: u64) -> i64 {
     let command = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     if realtime && command != FUTEX_WAIT_BITSET && command != FUTEX_WAIT {
@@ -205,6 +287,27 @@ pub fn futex(address: u64, op: u64, value: u64, timeout: u64, _address2: u64, va
             // Linux wakes at least one waiter even when asked for none (or a negative count).
             let count = (value as i32).max(1) as u32;
             i64::from(wake(task::current().mm(), address, count, bitset))
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            // The requeue count travels in the timeout argument; negative counts and an
+            // unaligned target are refused, as Linux refuses them.
+            let (wake_count, requeue_count) = (value as i32, timeout as i32);
+            if wake_count < 0 || requeue_count < 0 || !address2.is_multiple_of(4) {
+                return -EINVAL;
+            }
+            let expected = (command == FUTEX_CMP_REQUEUE).then_some(value3 as u32);
+            let mm = task::current().mm();
+            match requeue(
+                mm,
+                address,
+                address2,
+                wake_count as u32,
+                requeue_count as u32,
+                expected,
+            ) {
+                Ok(count) => i64::from(count),
+                Err(errno) => -errno,
+            }
         }
         _ => -ENOSYS,
     }

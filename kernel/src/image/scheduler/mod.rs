@@ -233,6 +233,11 @@ fn idle_tsc(cpu: usize) -> u64 {
     IDLE_TSC.remote_read(cpu).unwrap_or(0) + ongoing
 }
 
+/// Withdraw a prepared block (the awaited condition already holds).
+pub fn cancel_block(task: &Arc<Task>) {
+    scheduler().cancel_block(task);
+}
+
 /// One CPU's figures for the demo's table.
 pub struct CpuFigures {
     pub stats: CpuStats,

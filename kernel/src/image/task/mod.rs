@@ -59,6 +59,8 @@ pub struct Task {
     set_child_tid: AtomicU64,
     /// The CPU whose timers hold this task's timeout (NO_CPU when none is armed).
     pub timer_cpu: AtomicUsize,
+    /// The futex word the task waits on (a requeue moves it).
+    pub futex_address: AtomicU64,
     /// Set by the timer of the current timed wait when it expires.
     pub timed_out: AtomicBool,
 }
@@ -100,6 +102,7 @@ impl Task {
             clear_child_tid: AtomicU64::new(0),
             set_child_tid: AtomicU64::new(0),
             timer_cpu: AtomicUsize::new(topframe_percpu::NO_CPU),
+            futex_address: AtomicU64::new(0),
             timed_out: AtomicBool::new(false),
         }
     }
