@@ -10,6 +10,9 @@
 //!
 //! `loop` is exactly `null_syscall` with `nop` in place of `syscall`, so under TCG icount
 //! (one TSC tick per instruction) "per call minus `loop`" is what the kernel executed.
+//!
+//! The benchmarks with threads and processes (`threaded`) time whole Rust loops between
+//! two [`read_tsc`]s; `yield` and `null_syscall_throughput` use the loops here.
 
 use core::arch::asm;
 
@@ -19,6 +22,27 @@ const GETPPID: u32 = 110;
 const UNASSIGNED: u32 = 1000;
 /// i386 `getpid`, through `int $0x80`.
 const I386_GETPID: u32 = 20;
+/// x86_64 `sched_yield`.
+const SCHED_YIELD: u32 = 24;
+
+/// The TSC once every earlier instruction has completed (`lfence; rdtsc`), as the loops
+/// below read it.
+pub fn read_tsc() -> u64 {
+    let low: u32;
+    let high: u32;
+    // SAFETY: LFENCE and RDTSC touch no memory. (No `nomem`: the compiler keeps memory
+    // accesses on their side of the reading.)
+    unsafe {
+        asm!(
+            "lfence",   // earlier instructions done before reading TSC
+            "rdtsc",    // EDX:EAX = TSC
+            out("eax") low,
+            out("edx") high,
+            options(nostack, preserves_flags),
+        );
+    }
+    (u64::from(high) << 32) | u64::from(low)
+}
 
 /// Generates a function timing `iterations` (at least 1) runs of `$operation` with
 /// `$number` in EAX; returns the TSC ticks between the two `lfence; rdtsc`.
@@ -27,8 +51,9 @@ macro_rules! timed_loop {
         $(#[$doc])*
         pub fn $name(iterations: u64) -> u64 {
             let ticks;
-            // SAFETY: the operations are getppid, an unassigned number, i386 getpid or a
-            // nop: none touches memory or changes the process. SYSCALL overwrites RCX and
+            // SAFETY: the operations are getppid, an unassigned number, i386 getpid,
+            // sched_yield or a nop: none touches memory or changes the process (a yield
+            // only lets other threads run first). SYSCALL overwrites RCX and
             // R11 (declared clobbered for every loop, so that all compile alike); the
             // count (R8) and the start time (R9) live in registers every entry preserves.
             unsafe {
@@ -86,4 +111,11 @@ timed_loop!(
     int80_getpid_loop,
     "int 0x80",
     I386_GETPID
+);
+timed_loop!(
+    /// `sched_yield` through SYSCALL: with a second thread yielding on the same CPU, each
+    /// call hands the CPU over (see `threaded::yield_pair`).
+    sched_yield_loop,
+    "syscall",
+    SCHED_YIELD
 );

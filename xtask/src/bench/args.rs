@@ -125,9 +125,11 @@ mod tests {
 
     #[test]
     fn bad_values_say_why() {
-        let error = parse(&["--only", "yield"]).unwrap_err().to_string();
+        let error = parse(&["--only", "signal_roundtrip"])
+            .unwrap_err()
+            .to_string();
         assert!(
-            error.contains("yield does not run yet: needs threads"),
+            error.contains("signal_roundtrip does not run yet: needs signals"),
             "{error}"
         );
         let error = parse(&["--only", "nope"]).unwrap_err().to_string();

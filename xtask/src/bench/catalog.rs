@@ -1,7 +1,7 @@
 //! Every benchmark of issue 6, in one list: what each measures, and where it runs or why it
 //! is skipped. A benchmark whose kernel feature is missing is listed with the reason, never
-//! faked: when the kernel gains threads, fork, signals or ptrace, its entry here becomes
-//! `Runs` and the `bench` program (tests/bench) gains its loop.
+//! faked: when the kernel gains signals or ptrace, its entry here becomes `Runs` and the
+//! `bench` program (tests/bench) gains its loop.
 
 use crate::bench::column::Column;
 
@@ -23,6 +23,36 @@ pub enum Availability {
     Skipped(&'static str),
 }
 
+/// The CPUs one benchmark's threads run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cpus {
+    /// One CPU (the main thread, and any thread or child it starts, pinned to it).
+    One,
+    /// Two CPUs, one thread pinned to each: the guest needs `--smp 2` or more.
+    Two,
+    /// Every CPU of the guest (`--smp N`), one thread pinned to each.
+    All,
+}
+
+impl Cpus {
+    /// How many CPUs that is in a guest of `smp` CPUs.
+    pub fn count(self, smp: usize) -> usize {
+        match self {
+            Cpus::One => 1,
+            Cpus::Two => 2,
+            Cpus::All => smp,
+        }
+    }
+
+    /// The fewest CPUs a guest needs.
+    pub fn minimum(self) -> usize {
+        match self {
+            Cpus::One | Cpus::All => 1,
+            Cpus::Two => 2,
+        }
+    }
+}
+
 /// One benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Benchmark {
@@ -30,71 +60,135 @@ pub struct Benchmark {
     /// What one operation is.
     pub operation: &'static str,
     pub availability: Availability,
+    /// A round times ITERATIONS / `divisor` operations (the program's `NAME/DIVISOR`):
+    /// more than 1 where one operation costs thousands of instructions, to keep a run
+    /// short.
+    pub divisor: u64,
+    /// Where its threads run.
+    pub cpus: Cpus,
+    /// Needs a kernel that implements its system calls (threads, futexes, the scheduler,
+    /// clone, fork, wait4): never measured on the floor, whose SYSCALL does nothing.
+    pub needs_syscalls: bool,
+}
+
+impl Benchmark {
+    /// A benchmark of one CPU's SYSCALL or interrupt path, which the floor runs too.
+    const fn entry_path(
+        name: &'static str,
+        operation: &'static str,
+        availability: Availability,
+    ) -> Self {
+        Self {
+            name,
+            operation,
+            availability,
+            divisor: 1,
+            cpus: Cpus::One,
+            needs_syscalls: false,
+        }
+    }
+
+    /// A benchmark that needs the kernel's threads, scheduler or processes.
+    const fn kernel(
+        name: &'static str,
+        operation: &'static str,
+        availability: Availability,
+        divisor: u64,
+        cpus: Cpus,
+    ) -> Self {
+        Self {
+            name,
+            operation,
+            availability,
+            divisor,
+            cpus,
+            needs_syscalls: true,
+        }
+    }
 }
 
 /// The benchmarks, in table order.
 pub const BENCHMARKS: [Benchmark; 12] = [
-    Benchmark {
-        name: "loop",
-        operation: "the timing loop alone: mov eax, N; nop; dec r8; jnz",
-        availability: Availability::Runs(BootKind::Plain),
-    },
-    Benchmark {
-        name: "null_syscall",
-        operation: "getppid (110) through SYSCALL",
-        availability: Availability::Runs(BootKind::Plain),
-    },
-    Benchmark {
-        name: "enosys",
-        operation: "an unassigned number (1000) through SYSCALL: -ENOSYS",
-        availability: Availability::Runs(BootKind::Plain),
-    },
-    Benchmark {
-        name: "slow_path_syscall",
-        operation: "getppid with `syscall_slow_path` on the kernel command line: every \
-                    return through the exit-work path",
-        availability: Availability::Runs(BootKind::SlowPath),
-    },
-    Benchmark {
-        name: "int80_getpid",
-        operation: "i386 getpid (20) through int $0x80: the IDT path and IRETQ",
-        availability: Availability::Runs(BootKind::Plain),
-    },
-    Benchmark {
-        name: "yield",
-        operation: "sched_yield handing the CPU between two threads",
-        availability: Availability::Skipped("needs threads and a scheduler"),
-    },
-    Benchmark {
-        name: "futex_pingpong",
-        operation: "two threads on two CPUs waking each other through a futex",
-        availability: Availability::Skipped("needs threads, futexes and a scheduler"),
-    },
-    Benchmark {
-        name: "clone_join",
-        operation: "clone a thread and wait for its exit",
-        availability: Availability::Skipped("needs clone (threads)"),
-    },
-    Benchmark {
-        name: "fork_wait",
-        operation: "fork a child and wait4 for it",
-        availability: Availability::Skipped("needs fork and wait4"),
-    },
-    Benchmark {
-        name: "signal_roundtrip",
-        operation: "raise a signal, run its handler, sigreturn",
-        availability: Availability::Skipped("needs signals"),
-    },
-    Benchmark {
-        name: "ptrace_stop",
-        operation: "a traced child's syscall stop and resume",
-        availability: Availability::Skipped("needs ptrace and fork"),
-    },
-    Benchmark {
-        name: "null_syscall_throughput",
-        operation: "getppid on 1..N CPUs at once",
-        availability: Availability::Skipped("needs a scheduler to run a process on every CPU"),
-    },
+    Benchmark::entry_path(
+        "loop",
+        "the timing loop alone: mov eax, N; nop; dec r8; jnz",
+        Availability::Runs(BootKind::Plain),
+    ),
+    Benchmark::entry_path(
+        "null_syscall",
+        "getppid (110) through SYSCALL",
+        Availability::Runs(BootKind::Plain),
+    ),
+    Benchmark::entry_path(
+        "enosys",
+        "an unassigned number (1000) through SYSCALL: -ENOSYS",
+        Availability::Runs(BootKind::Plain),
+    ),
+    Benchmark::entry_path(
+        "slow_path_syscall",
+        "getppid with `syscall_slow_path` on the kernel command line: every return through \
+         the exit-work path",
+        Availability::Runs(BootKind::SlowPath),
+    ),
+    Benchmark::entry_path(
+        "int80_getpid",
+        "i386 getpid (20) through int $0x80: the IDT path and IRETQ",
+        Availability::Runs(BootKind::Plain),
+    ),
+    Benchmark::kernel(
+        "yield",
+        "one sched_yield by one of two threads pinned to one CPU, each yielding in a loop: \
+         every call switches to the other thread, so a round trip is 2 operations",
+        Availability::Runs(BootKind::Plain),
+        1,
+        Cpus::One,
+    ),
+    Benchmark::kernel(
+        "futex_pingpong",
+        "one hand-over between two threads pinned to two CPUs: the thread whose turn it is \
+         increments the word and FUTEX_WAKE_PRIVATEs it, the other returns from \
+         FUTEX_WAIT_PRIVATE (or finds the word changed) and takes its turn; a round trip is \
+         2 operations",
+        Availability::Runs(BootKind::Plain),
+        1,
+        Cpus::Two,
+    ),
+    Benchmark::kernel(
+        "clone_join",
+        "clone (pthread_create's flags: CLONE_VM ... CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID) \
+         of a thread whose first instruction is SYS_exit, then shared FUTEX_WAIT on its tid \
+         word until the kernel clears it; one CPU",
+        Availability::Runs(BootKind::Plain),
+        10,
+        Cpus::One,
+    ),
+    Benchmark::kernel(
+        "fork_wait",
+        "fork (clone(SIGCHLD)) of a child that calls exit_group(0) at once, then wait4 for \
+         it; one CPU",
+        Availability::Runs(BootKind::Plain),
+        100,
+        Cpus::One,
+    ),
+    Benchmark::entry_path(
+        "signal_roundtrip",
+        "raise a signal, run its handler, sigreturn",
+        Availability::Skipped("needs signals"),
+    ),
+    Benchmark::entry_path(
+        "ptrace_stop",
+        "a traced child's syscall stop and resume",
+        Availability::Skipped("needs ptrace and fork"),
+    ),
+    Benchmark::kernel(
+        "null_syscall_throughput",
+        "one getppid through SYSCALL by any of N threads, one pinned to each of the guest's \
+         N CPUs (--smp N), all calling at once; a round is timed from the start signal to \
+         the last thread's end",
+        Availability::Runs(BootKind::Plain),
+        1,
+        Cpus::All,
+    ),
 ];
 
 /// The benchmark called `name`.
@@ -103,15 +197,21 @@ pub fn find(name: &str) -> Option<&'static Benchmark> {
 }
 
 impl Benchmark {
-    /// Why `column` has no figure for this benchmark (beyond the benchmark being skipped
-    /// altogether), if it has none by design.
-    pub fn not_applicable(&self, column: Column) -> Option<&'static str> {
+    /// Why `column` has no figure for this benchmark in guests of `smp` CPUs (beyond the
+    /// benchmark being skipped altogether), if it has none by design.
+    pub fn not_applicable(&self, column: Column, smp: usize) -> Option<&'static str> {
         match (self.availability, column) {
+            (_, column) if !column.is_twin() && self.cpus.minimum() > smp => {
+                Some("it runs on two CPUs: --smp 2 or more")
+            }
             (Availability::Runs(BootKind::SlowPath), Column::Floor) => {
                 Some("the floor has no slow path")
             }
             (Availability::Runs(BootKind::SlowPath), Column::Linux) => {
                 Some("Linux has no such switch")
+            }
+            (_, Column::Floor) if self.needs_syscalls => {
+                Some("the floor's SYSCALL does nothing: no threads, futexes, scheduler or fork")
             }
             (_, Column::TwinLazy | Column::TwinComplete) if self.name != "null_syscall" => {
                 Some("the twin times the null syscall only")
@@ -136,20 +236,30 @@ mod tests {
     #[test]
     fn the_slow_path_is_a_topframe_switch() {
         let slow = find("slow_path_syscall").unwrap();
-        assert!(slow.not_applicable(Column::Floor).is_some());
-        assert!(slow.not_applicable(Column::Linux).is_some());
-        assert_eq!(slow.not_applicable(Column::Lazy), None);
+        assert!(slow.not_applicable(Column::Floor, 1).is_some());
+        assert!(slow.not_applicable(Column::Linux, 1).is_some());
+        assert_eq!(slow.not_applicable(Column::Lazy, 1), None);
         let null = find("null_syscall").unwrap();
         assert!(
             Column::ALL
                 .iter()
-                .all(|&column| null.not_applicable(column).is_none())
+                .all(|&column| null.not_applicable(column, 1).is_none())
         );
         assert!(
             find("loop")
                 .unwrap()
-                .not_applicable(Column::TwinLazy)
+                .not_applicable(Column::TwinLazy, 1)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn two_cpu_benchmarks_need_two_cpus() {
+        let pingpong = find("futex_pingpong").unwrap();
+        assert!(pingpong.not_applicable(Column::Lazy, 1).is_some());
+        assert_eq!(pingpong.not_applicable(Column::Lazy, 2), None);
+        assert!(pingpong.not_applicable(Column::Floor, 2).is_some());
+        let throughput = find("null_syscall_throughput").unwrap();
+        assert_eq!(throughput.not_applicable(Column::Complete, 1), None);
     }
 }

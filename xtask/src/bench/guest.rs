@@ -19,8 +19,8 @@ use crate::bench::guest_output::{self, GuestLine};
 use crate::bench::linux;
 use crate::qemu::{self, Apic, Ending, Line, Machine};
 
-/// Operations per round: with the loop's constant cost (about 5 instructions around the
-/// loop) the per-operation figure is exact to 0.0001.
+/// Operations per round (divided by a benchmark's `divisor`): with the loop's constant
+/// cost (about 5 instructions around the loop) the per-operation figure is exact to 0.0001.
 pub const ITERATIONS: u64 = 100_000;
 
 /// Linux boots in about 10 s of TCG; a boot still running after this is stuck.
@@ -47,23 +47,31 @@ pub struct Boot {
     pub column: Column,
     pub kind: BootKind,
     /// In the order the program runs them.
-    pub benchmarks: Vec<&'static str>,
+    pub benchmarks: Vec<&'static Benchmark>,
     /// Rounds inside this boot.
     pub rounds: u32,
 }
 
 impl Boot {
     /// The kernel command line: Linux's own settings or topframe's `syscall_slow_path`,
-    /// then ` -- ` and the program's arguments.
+    /// then ` -- ` and the program's arguments (`NAME/DIVISOR` where a benchmark has one).
     pub fn cmdline(&self) -> String {
         let settings = match (self.column, self.kind) {
             (Column::Linux, _) => linux::CMDLINE,
             (_, BootKind::SlowPath) => "syscall_slow_path",
             (_, BootKind::Plain) => "",
         };
+        let names: Vec<String> = self
+            .benchmarks
+            .iter()
+            .map(|benchmark| match benchmark.divisor {
+                1 => benchmark.name.to_string(),
+                divisor => format!("{}/{divisor}", benchmark.name),
+            })
+            .collect();
         format!(
             "{settings} -- {} {ITERATIONS} {}",
-            self.benchmarks.join(","),
+            names.join(","),
             self.rounds
         )
     }
@@ -78,27 +86,28 @@ impl Boot {
 }
 
 /// The boots that measure `benchmarks` on the guest `columns` (in that order), `rounds`
-/// rounds each.
+/// rounds each, in guests of `smp` CPUs (a benchmark that needs more is left out).
 pub fn plan(
     columns: &[Column],
     benchmarks: &[&'static Benchmark],
     accel: Accel,
     rounds: u32,
+    smp: usize,
 ) -> Vec<Boot> {
     let mut one_pass = Vec::new();
     for &column in columns {
         for kind in [BootKind::Plain, BootKind::SlowPath] {
-            let names: Vec<&'static str> = benchmarks
+            let chosen: Vec<&'static Benchmark> = benchmarks
                 .iter()
                 .filter(|benchmark| benchmark.availability == Availability::Runs(kind))
-                .filter(|benchmark| benchmark.not_applicable(column).is_none())
-                .map(|benchmark| benchmark.name)
+                .filter(|benchmark| benchmark.not_applicable(column, smp).is_none())
+                .copied()
                 .collect();
-            if !names.is_empty() {
+            if !chosen.is_empty() {
                 one_pass.push(Boot {
                     column,
                     kind,
-                    benchmarks: names,
+                    benchmarks: chosen,
                     rounds,
                 });
             }
@@ -176,12 +185,12 @@ fn read_figures(boot: &Boot, console: &[String]) -> Result<Vec<RoundFigure>, Str
                 iterations,
                 ticks,
             }) => {
-                let Some(&benchmark) = boot.benchmarks.iter().find(|&&name| name == benchmark)
+                let Some(benchmark) = boot.benchmarks.iter().find(|known| known.name == benchmark)
                 else {
                     return Err(format!("the program reported an unexpected {benchmark:?}"));
                 };
                 figures.push(RoundFigure {
-                    benchmark,
+                    benchmark: benchmark.name,
                     per_op: ticks as f64 / iterations as f64,
                 });
             }
@@ -210,10 +219,24 @@ mod tests {
         BENCHMARKS.iter().collect()
     }
 
+    fn named(names: &[&str]) -> Vec<&'static Benchmark> {
+        names
+            .iter()
+            .map(|name| catalog::find(name).unwrap())
+            .collect()
+    }
+
+    fn names(boot: &Boot) -> Vec<&'static str> {
+        boot.benchmarks
+            .iter()
+            .map(|benchmark| benchmark.name)
+            .collect()
+    }
+
     #[test]
     fn tcg_boots_each_system_once_per_kind() {
         let columns = [Column::Floor, Column::Lazy, Column::Complete, Column::Linux];
-        let boots = plan(&columns, &every_benchmark(), Accel::TcgIcount, 5);
+        let boots = plan(&columns, &every_benchmark(), Accel::TcgIcount, 5, 2);
         let described: Vec<String> = boots.iter().map(Boot::describe).collect();
         assert_eq!(
             described,
@@ -227,17 +250,57 @@ mod tests {
             ]
         );
         assert!(boots.iter().all(|boot| boot.rounds == 5));
+        // The floor runs the entry paths only.
         assert_eq!(
-            boots[0].benchmarks,
+            names(&boots[0]),
             ["loop", "null_syscall", "enosys", "int80_getpid"]
         );
-        assert_eq!(boots[2].benchmarks, ["slow_path_syscall"]);
+        let everything = [
+            "loop",
+            "null_syscall",
+            "enosys",
+            "int80_getpid",
+            "yield",
+            "futex_pingpong",
+            "clone_join",
+            "fork_wait",
+            "null_syscall_throughput",
+        ];
+        assert_eq!(names(&boots[1]), everything);
+        assert_eq!(names(&boots[2]), ["slow_path_syscall"]);
+        assert_eq!(names(&boots[5]), everything);
+    }
+
+    #[test]
+    fn one_cpu_leaves_out_the_two_cpu_benchmarks() {
+        let boots = plan(&[Column::Lazy], &every_benchmark(), Accel::TcgIcount, 5, 1);
+        assert_eq!(
+            names(&boots[0]),
+            [
+                "loop",
+                "null_syscall",
+                "enosys",
+                "int80_getpid",
+                "yield",
+                "clone_join",
+                "fork_wait",
+                "null_syscall_throughput"
+            ]
+        );
+        let only = plan(
+            &[Column::Lazy],
+            &named(&["futex_pingpong"]),
+            Accel::TcgIcount,
+            5,
+            1,
+        );
+        assert_eq!(only, []);
     }
 
     #[test]
     fn kvm_interleaves_boots_of_one_round() {
-        let null = vec![catalog::find("null_syscall").unwrap()];
-        let boots = plan(&[Column::Lazy, Column::Complete], &null, Accel::Kvm, 3);
+        let null = named(&["null_syscall"]);
+        let boots = plan(&[Column::Lazy, Column::Complete], &null, Accel::Kvm, 3, 1);
         let order: Vec<Column> = boots.iter().map(|boot| boot.column).collect();
         use Column::{Complete, Lazy};
         assert_eq!(order, [Lazy, Complete, Lazy, Complete, Lazy, Complete]);
@@ -249,7 +312,7 @@ mod tests {
         let boot = |column, kind| Boot {
             column,
             kind,
-            benchmarks: vec!["loop", "null_syscall"],
+            benchmarks: named(&["loop", "null_syscall"]),
             rounds: 2,
         };
         assert_eq!(
@@ -264,6 +327,14 @@ mod tests {
             boot(Column::Linux, BootKind::Plain).cmdline(),
             "console=ttyS0 clearcpuid=erms,fsrm panic=-1 quiet -- loop,null_syscall 100000 2"
         );
+        let divided = Boot {
+            benchmarks: named(&["yield", "clone_join", "fork_wait"]),
+            ..boot(Column::Lazy, BootKind::Plain)
+        };
+        assert_eq!(
+            divided.cmdline(),
+            " -- yield,clone_join/10,fork_wait/100 100000 2"
+        );
     }
 
     fn lines(text: &str) -> Vec<String> {
@@ -275,7 +346,7 @@ mod tests {
         let boot = Boot {
             column: Column::Complete,
             kind: BootKind::Plain,
-            benchmarks: vec!["loop", "null_syscall"],
+            benchmarks: named(&["loop", "null_syscall"]),
             rounds: 1,
         };
         let console = lines(

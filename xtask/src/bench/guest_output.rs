@@ -1,7 +1,8 @@
 //! The lines the `bench` program (tests/bench) prints on the console, on topframe and on
 //! Linux alike:
 //!
-//! - `bench NAME ITERATIONS TICKS`: one round of one benchmark;
+//! - `bench NAME OPERATIONS TICKS`: one round of one benchmark (OPERATIONS: how many it
+//!   timed, ITERATIONS / the benchmark's divisor, rounded down to what it counts in);
 //! - `bench done`: every benchmark finished;
 //! - `bench error: MESSAGE`: a bad command line.
 

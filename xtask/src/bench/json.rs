@@ -3,13 +3,17 @@
 //!
 //! ```json
 //! {"unit": "instructions", "accel": "tcg", "qemu": "QEMU emulator version 10.0.2 (...)",
-//!  "linux_kernel": {"package": "...", "version": "...", "cmdline": "..."},
-//!  "rows": [{"benchmark": "null_syscall", "column": "complete", "per_op_median": 62.00005,
-//!            "ci_low": 62.00005, "ci_high": 62.00005, "rounds": [62.00005, 62.00005]}]}
+//!  "smp": 1, "linux_kernel": {"package": "...", "version": "...", "cmdline": "..."},
+//!  "rows": [{"benchmark": "null_syscall", "column": "complete", "cpus": 1,
+//!            "per_op_median": 62.00005, "ci_low": 62.00005, "ci_high": 62.00005,
+//!            "rounds": [62.00005, 62.00005]}]}
 //! ```
 //!
 //! `unit` is the guests' unit; the `twin_*` columns are always TSC ticks of the host.
-//! `linux_kernel` is `null` without `--linux`.
+//! `smp` is the guests' CPU count; a row's `cpus` is how many CPUs its benchmark's threads
+//! ran on: under `instructions` a row with `cpus` above 1 counts the instructions of all
+//! those vCPUs together per operation (their total work, not a latency). `linux_kernel` is
+//! `null` without `--linux`.
 
 use std::path::Path;
 
@@ -54,6 +58,11 @@ pub struct LinuxKernel {
 pub struct Row {
     pub benchmark: String,
     pub column: Column,
+    /// The CPUs the benchmark's threads ran on. Under icount (unit `instructions`) the
+    /// vCPUs take turns on one clock, so with more than one the figure is the
+    /// instructions of all of them together per operation.
+    #[serde(default = "one_cpu")]
+    pub cpus: usize,
     pub per_op_median: f64,
     /// The 95% bootstrap interval of the median.
     pub ci_low: f64,
@@ -62,18 +71,29 @@ pub struct Row {
     pub rounds: Vec<f64>,
 }
 
+fn one_cpu() -> usize {
+    1
+}
+
 impl Row {
-    /// The row of `rounds` (per-operation figures); `None` without rounds.
+    /// The row of `rounds` (per-operation figures) of a benchmark on one CPU; `None`
+    /// without rounds.
     pub fn from_rounds(benchmark: &str, column: Column, rounds: Vec<f64>) -> Option<Row> {
         let estimate = stats::median_with_interval(&rounds)?;
         Some(Row {
             benchmark: benchmark.to_string(),
             column,
+            cpus: 1,
             per_op_median: estimate.median,
             ci_low: estimate.low,
             ci_high: estimate.high,
             rounds,
         })
+    }
+
+    /// The same row, of a benchmark whose threads ran on `cpus` CPUs.
+    pub fn on_cpus(self, cpus: usize) -> Row {
+        Row { cpus, ..self }
     }
 }
 
@@ -85,6 +105,9 @@ pub struct Report {
     pub accel: String,
     /// `qemu-system-x86_64 --version`'s first line.
     pub qemu: String,
+    /// The guests' CPUs (`--smp`).
+    #[serde(default = "one_cpu")]
+    pub smp: usize,
     pub linux_kernel: Option<LinuxKernel>,
     pub rows: Vec<Row>,
 }
@@ -135,6 +158,7 @@ pub(crate) mod tests {
             unit: Unit::Instructions,
             accel: "tcg".to_string(),
             qemu: "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)".to_string(),
+            smp: 1,
             linux_kernel: Some(LinuxKernel {
                 package: "linux-image-6.1.0-56-cloud-amd64".to_string(),
                 version: "6.1.192-2".to_string(),
@@ -175,7 +199,7 @@ pub(crate) mod tests {
         let value = serde_json::to_value(example()).unwrap();
         assert_eq!(
             sorted_keys(&value),
-            ["accel", "linux_kernel", "qemu", "rows", "unit"]
+            ["accel", "linux_kernel", "qemu", "rows", "smp", "unit"]
         );
         assert_eq!(value["unit"], "instructions");
         let row = &value["rows"][5];
@@ -186,6 +210,7 @@ pub(crate) mod tests {
                 "ci_high",
                 "ci_low",
                 "column",
+                "cpus",
                 "per_op_median",
                 "rounds"
             ]

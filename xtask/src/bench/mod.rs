@@ -51,6 +51,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         Some(benchmark) => vec![benchmark],
         None => BENCHMARKS.iter().collect(),
     };
+    if let Some(benchmark) = args.only
+        && benchmark.cpus.minimum() > args.smp
+    {
+        anyhow::bail!(
+            "{} runs on {} CPUs: add --smp {}",
+            benchmark.name,
+            benchmark.cpus.minimum(),
+            benchmark.cpus.minimum()
+        );
+    }
     let mut strategies = args.strategies.clone();
     strategies.sort_by_key(|&strategy| Column::of_strategy(strategy));
     strategies.dedup();
@@ -61,7 +71,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if args.linux {
         guest_columns.push(Column::Linux);
     }
-    let boots = guest::plan(&guest_columns, &benchmarks, accel, args.rounds);
+    let boots = guest::plan(&guest_columns, &benchmarks, accel, args.rounds, args.smp);
     let with_twin = args.twin
         && benchmarks
             .iter()
@@ -127,8 +137,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 
     let rows = benchmarks
         .iter()
-        .flat_map(|benchmark| Column::ALL.map(|column| (benchmark.name, column)))
-        .filter_map(|key| Row::from_rounds(key.0, key.1, figures.remove(&key)?))
+        .flat_map(|benchmark| Column::ALL.map(|column| (*benchmark, column)))
+        .filter_map(|(benchmark, column)| {
+            let rounds = figures.remove(&(benchmark.name, column))?;
+            let cpus = if column.is_twin() {
+                1
+            } else {
+                benchmark.cpus.count(args.smp)
+            };
+            Some(Row::from_rounds(benchmark.name, column, rounds)?.on_cpus(cpus))
+        })
         .collect();
     let report = Report {
         unit: match accel {
@@ -137,6 +155,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         },
         accel: accel_name(accel).to_string(),
         qemu: qemu_version(),
+        smp: args.smp,
         linux_kernel,
         rows,
     };

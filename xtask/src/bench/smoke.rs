@@ -56,15 +56,10 @@ fn check_table(stdout: &str) -> Result<(), String> {
     for benchmark in &BENCHMARKS {
         let line = find(&format!("{} ", benchmark.name))
             .ok_or_else(|| format!("no line for {}", benchmark.name))?;
-        let cells: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let rest = &line[benchmark.name.len()..];
         let well_formed = match benchmark.availability {
-            Availability::Skipped(_) => cells.first() == Some(&"skipped:"),
-            Availability::Runs(_) => {
-                cells.len() == COLUMNS.len()
-                    && cells
-                        .iter()
-                        .all(|cell| *cell == "n/a" || cell.parse::<f64>().is_ok())
-            }
+            Availability::Skipped(_) => rest.trim_start().starts_with("skipped:"),
+            Availability::Runs(_) => cells(rest).is_some_and(|cells| cells.len() == COLUMNS.len()),
         };
         if !well_formed {
             return Err(format!("malformed line {line:?}"));
@@ -78,6 +73,30 @@ fn check_table(stdout: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The cells of a table line after its name: each `n/a`, a figure, or a figure with its
+/// interval (`41.20 [40.10, 42.00]`); `None` if anything else is there.
+fn cells(rest: &str) -> Option<Vec<&str>> {
+    let mut cells = Vec::new();
+    let mut rest = rest.trim_start();
+    while !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (cell, after) = rest.split_at(end);
+        if cell != "n/a" && cell.parse::<f64>().is_err() {
+            return None;
+        }
+        rest = after.trim_start();
+        if let Some(interval) = rest.strip_prefix('[') {
+            let (bounds, after) = interval.split_once(']')?;
+            let (low, high) = bounds.split_once(", ")?;
+            low.parse::<f64>().ok()?;
+            high.parse::<f64>().ok()?;
+            rest = after.trim_start();
+        }
+        cells.push(cell);
+    }
+    Some(cells)
+}
+
 /// A row with two rounds and a positive median for every benchmark on every column.
 fn check_report(report: &Report) -> Result<(), String> {
     for benchmark in BENCHMARKS
@@ -86,7 +105,7 @@ fn check_report(report: &Report) -> Result<(), String> {
     {
         for column in COLUMNS
             .into_iter()
-            .filter(|&column| benchmark.not_applicable(column).is_none())
+            .filter(|&column| benchmark.not_applicable(column, report.smp).is_none())
         {
             let row = report.row(benchmark.name, column).ok_or_else(|| {
                 format!(
@@ -121,7 +140,7 @@ mod tests {
             .iter()
             .filter(|benchmark| matches!(benchmark.availability, Availability::Runs(_)))
             .flat_map(|benchmark| COLUMNS.map(|column| (benchmark, column)))
-            .filter(|(benchmark, column)| benchmark.not_applicable(*column).is_none())
+            .filter(|(benchmark, column)| benchmark.not_applicable(*column, report.smp).is_none())
             .filter_map(|(benchmark, column)| {
                 Row::from_rounds(benchmark.name, column, vec![5.0, 5.0])
             })
@@ -136,6 +155,17 @@ mod tests {
         let table = table::render(&report, &benchmarks, &COLUMNS, 2);
         assert_eq!(check_table(&table), Ok(()));
         assert_eq!(check_report(&report), Ok(()));
+    }
+
+    #[test]
+    fn figures_with_intervals_are_one_cell_each() {
+        assert_eq!(
+            cells("  n/a  1364.28  1344.15 [1344.05, 1344.25]"),
+            Some(vec!["n/a", "1364.28", "1344.15"])
+        );
+        assert_eq!(cells("  1344.15 [1344.05]"), None);
+        assert_eq!(cells("  1344.15 [1344.05, 1344.25"), None);
+        assert_eq!(cells("  - 5.00"), None);
     }
 
     #[test]

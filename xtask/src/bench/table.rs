@@ -23,9 +23,19 @@ pub fn render(
     rounds: u32,
 ) -> String {
     let mut text = unit_lines(report, columns);
+    let fewer: Vec<String> = benchmarks
+        .iter()
+        .filter(|benchmark| benchmark.divisor > 1)
+        .filter(|benchmark| matches!(benchmark.availability, Availability::Runs(_)))
+        .map(|benchmark| format!("{} {}", benchmark.name, ITERATIONS / benchmark.divisor))
+        .collect();
+    let fewer = match fewer.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", fewer.join(", ")),
+    };
     text.push_str(&format!(
-        "figures: median of {rounds} rounds of {ITERATIONS} operations each; [95% interval] \
-         where the rounds differ\n\n"
+        "figures: median of {rounds} rounds of {ITERATIONS} operations each{fewer}; [95% \
+         interval] where the rounds differ\n\n"
     ));
     let mut lines: Vec<Vec<String>> = vec![
         std::iter::once("benchmark".to_string())
@@ -47,7 +57,7 @@ pub fn render(
             line.push(
                 match (
                     report.row(benchmark.name, column),
-                    benchmark.not_applicable(column),
+                    benchmark.not_applicable(column, report.smp),
                 ) {
                     (Some(row), _) => cell(row),
                     // The unit line says the twin times the null syscall only.
@@ -259,9 +269,7 @@ mod tests {
             slow.split_whitespace().collect::<Vec<_>>(),
             ["slow_path_syscall", "n/a", "-", "-", "n/a"]
         );
-        assert!(table.contains(
-            "yield                    skipped: needs threads and a scheduler (sched_yield"
-        ));
+        assert!(table.contains("signal_roundtrip         skipped: needs signals (raise a signal"));
         assert!(table.contains("null_syscall: getppid (110) through SYSCALL\n"));
         assert!(table.contains("n/a: Linux has no such switch (slow_path_syscall on linux)"));
         assert!(table.contains(
