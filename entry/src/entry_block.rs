@@ -15,17 +15,46 @@ topframe_percpu::per_cpu! {
     pub static KERNEL_STACK_TOP: u64 = 0;
     /// The running thread's work flags, tested before every return to user mode.
     pub static WORK_FLAGS: *const AtomicU32 = core::ptr::null();
+    /// Syscall numbers below this are dispatched by the fast path; any other number takes
+    /// the entry's slow dispatch, which for a number the table has runs the kernel's
+    /// [`SyscallKernel::entry_work`](crate::SyscallKernel::entry_work) first. The table's
+    /// length for a thread without syscall-entry work, 0 for one with it (a tracer's
+    /// syscall stops): so the check costs the fast path nothing it did not already do.
+    pub static DISPATCH_LIMIT: u32 = 0;
 }
 
-/// Make the entry code use `kernel_stack_top` and `work` for the thread about to run on
-/// this CPU (part of a context switch; also set TSS.RSP0 to the same stack top).
+/// Make the entry code use `kernel_stack_top`, `work` and `dispatch_limit` (see
+/// [`DISPATCH_LIMIT`]) for the thread about to run on this CPU (part of a context switch;
+/// also set TSS.RSP0 to the same stack top).
 ///
 /// # Safety
-/// `work` must outlive the thread's time on this CPU, and `kernel_stack_top` must be the
-/// top of a mapped kernel stack that nothing else uses.
-pub unsafe fn install_thread(kernel_stack_top: u64, work: &ThreadWork) {
+/// `work` must outlive the thread's time on this CPU, `kernel_stack_top` must be the
+/// top of a mapped kernel stack that nothing else uses, and `dispatch_limit` must not
+/// exceed the length of the syscall table (the fast path indexes it below the limit).
+pub unsafe fn install_thread(kernel_stack_top: u64, work: &ThreadWork, dispatch_limit: u32) {
     KERNEL_STACK_TOP.write(kernel_stack_top);
     WORK_FLAGS.write(work.as_ptr());
+    DISPATCH_LIMIT.write(dispatch_limit);
+}
+
+/// Change the running thread's [`DISPATCH_LIMIT`] (it gained or lost syscall-entry work).
+///
+/// # Safety
+/// As for [`install_thread`]: `dispatch_limit` must not exceed the syscall table's length.
+pub unsafe fn set_dispatch_limit(dispatch_limit: u32) {
+    DISPATCH_LIMIT.write(dispatch_limit);
+}
+
+/// The running thread's work flags (those [`install_thread`] installed).
+///
+/// # Panics
+/// Before any [`install_thread`] on this CPU.
+pub fn current_work() -> &'static ThreadWork {
+    let word = WORK_FLAGS.read();
+    assert!(!word.is_null(), "no thread installed on this CPU");
+    // SAFETY: `install_thread`'s contract keeps the word alive while its thread runs here,
+    // and ThreadWork is a transparent wrapper of that AtomicU32.
+    unsafe { &*word.cast::<ThreadWork>() }
 }
 
 /// The frame a syscall or interrupt from user mode built for the running thread: it is

@@ -37,6 +37,18 @@ pub const fn is_paranoid(vector: u8) -> bool {
     matches!(vector, 1 | 2 | 8 | 18)
 }
 
+/// The debug exception (#DB): paranoid from kernel mode, an ordinary entry from user mode.
+pub const DEBUG_VECTOR: u8 = 1;
+
+/// True when an entry from user mode through `vector` runs its handler on the thread's
+/// kernel stack, with the frame at its top like any entry from user mode (so the handler
+/// may run the exit work, block and deliver signals): every vector but the IST ones;
+/// of those, #DB moves its frame there from the IST stack (a single-step trap in user
+/// mode is an ordinary user event), while NMI, #DF and #MC stay on their stacks.
+pub const fn runs_on_thread_stack_from_user(vector: u8) -> bool {
+    !is_paranoid(vector) || vector == DEBUG_VECTOR
+}
+
 /// Address of the entry stub for `vector`, for the IDT.
 pub fn stub_address(vector: u8) -> u64 {
     unsafe extern "C" {
@@ -159,6 +171,21 @@ core::arch::global_asm!(
     "mov [rsp + {r13}], r13",
     "mov [rsp + {r14}], r14",
     "mov [rsp + {r15}], r15",
+    "cmp edi, {debug_vector}",              // #DB ...
+    "jne .Lparanoid_decide_gs",
+    "test byte ptr [rsp + {cs}], 3",        // ... from user mode (CPL 3, user GS live):
+    "jz .Lparanoid_decide_gs",              // an ordinary entry from user mode
+    "swapgs",                               // kernel GS base
+    "mov edx, edi",                         // keep the vector
+    "mov rsi, rsp",                         // copy the frame from the IST stack
+    "mov rdi, gs:[rip + {stack_top}]",      // to the top of the thread's kernel stack,
+    "sub rdi, {frame_size}",                // where every user-mode frame lies
+    "mov rsp, rdi",                         // and go on there
+    "mov ecx, {frame_words}",               // PtRegs in quadwords
+    "rep movsq",                            // [RDI] <- [RSI], RCX times (DF clear: cld)
+    "mov edi, edx",                         // the vector again
+    "jmp .Lcommon_gs_ready",                // the common path: handler, IRETQ to user
+    ".Lparanoid_decide_gs:",
     "mov ecx, {msr_gs_base}",               // which GS base is live?
     "rdmsr",                                // EDX:EAX = IA32_GS_BASE
     "xor ebx, ebx",                         // EBX = 0: no SWAPGS to undo (callee-saved)
@@ -203,6 +230,10 @@ core::arch::global_asm!(
     iret_to_user = sym crate::return_to_user::__topframe_entry_iret_to_user,
     iretq_to_user = sym crate::return_to_user::__topframe_entry_iret_to_user_iretq,
     msr_gs_base = const 0xc000_0101u32,
+    debug_vector = const DEBUG_VECTOR as u32,
+    stack_top = sym crate::KERNEL_STACK_TOP,
+    frame_size = const offsets::SIZE,
+    frame_words = const offsets::SIZE / 8,
     orig_rax_size = const offsets::RIP - offsets::ORIG_RAX,
     r15 = const offsets::R15,
     r14 = const offsets::R14,

@@ -32,7 +32,8 @@ pub mod syscall;
 mod work;
 
 pub use entry_block::{
-    KERNEL_STACK_TOP, OLD_RSP, WORK_FLAGS, current_frame_address, frame_address_for, install_thread,
+    DISPATCH_LIMIT, KERNEL_STACK_TOP, OLD_RSP, WORK_FLAGS, current_frame_address, current_work,
+    frame_address_for, install_thread, set_dispatch_limit,
 };
 pub use pt_regs::{GENERAL_REGISTERS_SIZE, PtRegs, offsets};
 pub use return_to_user::{__topframe_entry_iret_to_user, iretq_to_user_address};

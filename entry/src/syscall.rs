@@ -15,36 +15,59 @@
 //!    LazyTopOfStack skips the four slots. Then RIP (RCX), orig_rax and all 15 general
 //!    registers, RAX's slot preset to -ENOSYS.
 //! 3. Eight bytes of padding so calls into Rust see a 16-byte aligned stack; interrupts
-//!    on; dispatch on the low 32 bits of RAX as an unsigned index (a negative
-//!    `int` is out of range); arguments RDI RSI RDX R10 R8 R9, R10 moved to RCX for the
-//!    C ABI; the result stored in RAX's slot.
+//!    on; dispatch on the low 32 bits of RAX as an unsigned index (a negative `int` is
+//!    out of range) below the per-CPU [`DISPATCH_LIMIT`](crate::DISPATCH_LIMIT);
+//!    arguments RDI RSI RDX R10 R8 R9, R10 moved to RCX for the C ABI; the result stored
+//!    in RAX's slot.
 //! 4. Interrupts off; test the thread's work flags and the TF/RF bits of the saved R11
 //!    (SYSRET with TF set would trap before the next user instruction).
 //! 5. Pop all 15 registers (RCX and R11 come back as the user's RIP and RFLAGS: SYSCALL
 //!    put them there and nothing has changed them, or a work flag would be set); RSP from
 //!    `PtRegs.rsp` (complete) or [`OLD_RSP`](crate::OLD_RSP) (lazy); SWAPGS; SYSRETQ.
 //!
-//! Slow path (any work flag or TF/RF): `slow_exit`: the strategy completes the frame,
-//! the kernel's [`SyscallKernel::exit_work`] runs, the strategy restores; then the checked
-//! exit: SYSRET only when RCX == RIP, R11 == RFLAGS, no TF/RF, CS and SS are the user
-//! selectors and RIP is canonical (Intel's SYSRET raises #GP in ring 0 otherwise), else
-//! IRETQ through [`crate::interrupts`]' one return-to-user sequence.
+//! Slow path (any work flag or TF/RF): `slow_exit`: the strategy completes the frame
+//! (unless [`WorkFlags::FRAME_MODIFIED`](crate::WorkFlags::FRAME_MODIFIED) says it was
+//! rewritten whole, by sigreturn say), the kernel's [`SyscallKernel::exit_work`] runs,
+//! the strategy restores; then the checked exit: SYSRET only when RCX == RIP, R11 ==
+//! RFLAGS, no TF/RF, CS and SS are the user selectors and RIP is canonical (Intel's
+//! SYSRET raises #GP in ring 0 otherwise), else IRETQ through [`crate::interrupts`]' one
+//! return-to-user sequence.
+//!
+//! Slow dispatch (a number at or above [`DISPATCH_LIMIT`](crate::DISPATCH_LIMIT)): when
+//! the limit is not 0 the number is unassigned and the exit returns -ENOSYS (two
+//! instructions more than a dispatch); a limit of 0 marks a thread with syscall-entry work
+//! (tracing), and `slow_entry` completes the frame, runs [`SyscallKernel::entry_work`] and
+//! dispatches from the frame. Either way the fast path's one compare is all it costs.
 
+use crate::entry_block::current_work;
 use crate::pt_regs::PtRegs;
 use crate::strategy::EntryStrategy;
+use crate::work::WorkFlags;
 
 /// A system-call handler: the six argument registers in Linux's order; returns the value
 /// for RAX (a negative errno on failure).
 pub type SyscallHandler = extern "C" fn(u64, u64, u64, u64, u64, u64) -> i64;
 
-/// What a kernel supplies to the syscall exit.
+/// What a kernel supplies to the syscall path.
 pub trait SyscallKernel {
     /// Do the work the thread's flags ask for before it returns to user mode (reschedule,
     /// deliver signals, trace stops, ...). Runs with the frame complete; may enable
     /// interrupts and block, but returns with interrupts disabled and the thread's flags
-    /// clear of anything but [`WorkFlags::FRAME_MODIFIED`](crate::WorkFlags::FRAME_MODIFIED),
-    /// which the checked exit consumes.
+    /// clear of anything but the persistent [`WorkFlags::SYSCALL_TRACE`](crate::WorkFlags::SYSCALL_TRACE)
+    /// and [`WorkFlags::FRAME_MODIFIED`](crate::WorkFlags::FRAME_MODIFIED), which the
+    /// slow exit consumes.
     fn exit_work(regs: &mut PtRegs);
+
+    /// The syscall-entry work of a thread whose [`DISPATCH_LIMIT`](crate::DISPATCH_LIMIT)
+    /// is 0 (Linux's tracesys: a tracer's syscall-entry stop), before the syscall in
+    /// `regs.orig_rax` is dispatched. Runs with interrupts on and the frame complete; may
+    /// block and rewrite the frame (the dispatch reads the number and the arguments from
+    /// it afterwards). Returns false to skip the syscall: RAX then keeps the frame's value
+    /// (-ENOSYS unless changed).
+    fn entry_work(regs: &mut PtRegs) -> bool {
+        let _ = regs;
+        true
+    }
 }
 
 /// Bytes below the frame while Rust code is called: `PtRegs` is 21 words under a
@@ -64,12 +87,51 @@ pub const fn table_len<const N: usize>(_table: &[SyscallHandler; N]) -> usize {
     N
 }
 
-/// The slow part of a syscall exit, shared by both strategies: complete the frame, do
-/// the kernel's exit work, write back what the strategy keeps outside the frame.
+/// The slow part of a syscall exit, shared by both strategies: complete the frame (unless
+/// it was rewritten as a whole already: [`WorkFlags::FRAME_MODIFIED`]), do the kernel's
+/// exit work, write back what the strategy keeps outside the frame.
 pub extern "C" fn slow_exit<S: EntryStrategy, K: SyscallKernel>(regs: &mut PtRegs) {
-    S::fixup_top_of_stack(regs);
+    let work = current_work();
+    if !work
+        .take(WorkFlags::FRAME_MODIFIED)
+        .contains(WorkFlags::FRAME_MODIFIED)
+    {
+        S::fixup_top_of_stack(regs);
+    }
     K::exit_work(regs);
+    work.take(WorkFlags::FRAME_MODIFIED);
     S::restore_top_of_stack(regs);
+}
+
+/// The slow dispatch of a thread with syscall-entry work (its
+/// [`DISPATCH_LIMIT`](crate::DISPATCH_LIMIT) is 0): complete the frame, run the kernel's
+/// entry work, then dispatch what the frame asks for (a tracer may have changed it).
+/// The frame stays the authority until the exit ([`WorkFlags::FRAME_MODIFIED`]).
+///
+/// # Safety
+/// `table` and `len` are a syscall table and its length (what [`syscall_entry!`]
+/// passes).
+///
+/// [`syscall_entry!`]: crate::syscall_entry
+pub unsafe extern "C" fn slow_entry<S: EntryStrategy, K: SyscallKernel>(
+    regs: &mut PtRegs,
+    table: *const SyscallHandler,
+    len: usize,
+) {
+    S::fixup_top_of_stack(regs);
+    current_work().set(WorkFlags::FRAME_MODIFIED);
+    let dispatch = K::entry_work(regs);
+    // Handlers of the lazy strategy may read the user RSP from the per-CPU slot.
+    S::restore_top_of_stack(regs);
+    // SAFETY: the caller passes a table and its length.
+    let table = unsafe { core::slice::from_raw_parts(table, len) };
+    let handler = usize::try_from(regs.orig_rax)
+        .ok()
+        .and_then(|number| table.get(number));
+    if dispatch && let Some(handler) = handler {
+        let result = handler(regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9);
+        regs.rax = result as u64;
+    }
 }
 
 /// Define the SYSCALL entry point (the function whose address goes into IA32_LSTAR).
@@ -136,8 +198,8 @@ macro_rules! syscall_entry {
                 ".if {privileged}",
                 "sti",                                      // handlers run with interrupts on
                 ".endif",
-                "cmp eax, {count}",                         // low 32 bits, unsigned: a negative
-                "jae 2f",                                   // int is out of range too -> -ENOSYS
+                "cmp eax, gs:[rip + {dispatch_limit}]",     // low 32 bits, unsigned (a negative int is
+                "jae 6f",                                   // out of range too) -> slow dispatch
                 "mov eax, eax",                             // zero-extend the index
                 "mov rcx, r10",                             // 4th argument: Linux's R10, C's RCX
                 ".if {privileged}",
@@ -219,6 +281,16 @@ macro_rules! syscall_entry {
                 "ud2",                                      // the twin never leaves this way
                 ".endif",
 
+                // Slow dispatch: a number at or above the per-CPU limit.
+                "6:",
+                "cmp dword ptr gs:[rip + {dispatch_limit}], 0", // limit 0: syscall-entry work
+                "jne 2b",                                   // else an unassigned number: -ENOSYS
+                "lea rdi, [rsp + {pad}]",                   // &mut PtRegs
+                "lea rsi, [rip + {table}]",                 // the table
+                "mov edx, {count}",                         // and its length
+                "call {slow_entry}",                        // entry work, then the dispatch
+                "jmp 2b",                                   // the exit (its checks see FRAME_MODIFIED)
+
                 privileged = const $privileged as u8,
                 pad = const $crate::syscall::CALL_ALIGNMENT_PAD,
                 lazy = const <$strategy as $crate::EntryStrategy>::LAZY as u8,
@@ -234,6 +306,8 @@ macro_rules! syscall_entry {
                 count = const $crate::syscall::table_len(&$table),
                 table = sym $table,
                 slow_exit = sym $crate::syscall::slow_exit::<$strategy, $kernel>,
+                slow_entry = sym $crate::syscall::slow_entry::<$strategy, $kernel>,
+                dispatch_limit = sym $crate::DISPATCH_LIMIT,
                 iret_to_user = sym $crate::__topframe_entry_iret_to_user,
                 rsp_above_orig_rax = const $crate::offsets::RSP - $crate::offsets::ORIG_RAX,
                 rax = const $crate::offsets::RAX,

@@ -182,7 +182,7 @@ fn setup_thread() {
     WORK.with(|work| {
         // SAFETY: the stack and the flags are leaked: they live for ever and only this
         // thread uses them.
-        unsafe { topframe_entry::install_thread(top, work) }
+        unsafe { topframe_entry::install_thread(top, work, TABLE.len() as u32) }
     });
 }
 

@@ -8,8 +8,9 @@
 //! is the same as a private one.
 
 use crate::scheduler::{self, arm_timeout, disarm_timeout};
+use crate::signal::{ERESTARTNOHAND, ERESTARTSYS};
 use crate::sync::IrqSafeLock;
-use crate::syscall::errno::{EAGAIN, EFAULT, EINTR, EINVAL, ENOSYS, ETIMEDOUT};
+use crate::syscall::errno::{EAGAIN, EFAULT, EINVAL, ENOSYS, ETIMEDOUT};
 use crate::task::{self, Mm, Task};
 use crate::time::{Clock, deadline_after, deadline_at, read_timespec};
 use crate::user::copy::read_user;
@@ -48,8 +49,12 @@ pub enum WaitError {
     /// The word did not hold the expected value.
     ValueChanged,
     TimedOut,
-    /// The process is being torn down.
+    /// A signal (or the process's teardown) interrupted an untimed wait: restarted
+    /// unless a handler without SA_RESTART runs.
     Interrupted,
+    /// The same for a timed wait: -EINTR whenever a handler runs (Linux's
+    /// ERESTART_RESTARTBLOCK; the restart here waits the whole timeout again).
+    InterruptedTimed,
     Fault,
 }
 
@@ -58,7 +63,8 @@ impl WaitError {
         match self {
             WaitError::ValueChanged => EAGAIN,
             WaitError::TimedOut => ETIMEDOUT,
-            WaitError::Interrupted => EINTR,
+            WaitError::Interrupted => ERESTARTSYS,
+            WaitError::InterruptedTimed => ERESTARTNOHAND,
             WaitError::Fault => EFAULT,
         }
     }
@@ -110,8 +116,12 @@ pub fn wait(
         };
         let error = if deadline.is_some() && task.timed_out.load(Ordering::Acquire) {
             Some(WaitError::TimedOut)
-        } else if task.fatal_pending() {
-            Some(WaitError::Interrupted)
+        } else if crate::signal::interrupts_wait(&task) {
+            Some(if deadline.is_some() {
+                WaitError::InterruptedTimed
+            } else {
+                WaitError::Interrupted
+            })
         } else {
             None
         };

@@ -27,11 +27,13 @@ mod memory;
 mod panic;
 mod pic;
 mod power;
+mod ptrace;
 mod rtc;
 mod scheduler;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod serial;
+mod signal;
 mod smp;
 mod sync;
 mod syscall;

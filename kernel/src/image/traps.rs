@@ -1,19 +1,19 @@
 //! What the kernel does with an interrupt or exception: the handler every entry stub
 //! calls with the saved registers.
 
+use crate::signal::{
+    self, BUS_ADRALN, FPE_INTDIV, Handler, ILL_ILLOPN, Info, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL,
+    SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TRAP_BRKPT, TRAP_TRACE, TrapInfo,
+};
+use crate::syscall::ExitFrom;
 use crate::task;
 use crate::{apic, syscall};
-use topframe_entry::PtRegs;
+use topframe_entry::{PtRegs, USER_CS};
 use x86_64::registers::control::Cr2;
-
-/// Signal numbers (x86_64 Linux).
-pub const SIGILL: u8 = 4;
-pub const SIGTRAP: u8 = 5;
-pub const SIGBUS: u8 = 7;
-pub const SIGFPE: u8 = 8;
-pub const SIGSEGV: u8 = 11;
+use x86_64::registers::debug::{Dr6, Dr6Flags};
 
 /// Vectors handled by name.
+const DEBUG: u8 = 1;
 const NMI: u8 = 2;
 const SEGMENT_NOT_PRESENT: u8 = 11;
 const STACK_SEGMENT_FAULT: u8 = 12;
@@ -98,22 +98,68 @@ fn handle(regs: &mut PtRegs, vector: u8) {
         _ => apic::end_of_interrupt(),
     }
     // The IST vectors may have interrupted anything (even the entry code): no exit work
-    // from them; it runs on the next ordinary return to user mode.
-    if from_user && !topframe_entry::interrupts::is_paranoid(vector) {
-        syscall::run_exit_work(regs);
+    // from them, except #DB from user mode, which the entry moved to the thread's stack.
+    if from_user && topframe_entry::interrupts::runs_on_thread_stack_from_user(vector) {
+        syscall::run_exit_work(regs, ExitFrom::Interrupt);
     }
 }
 
-/// The signal Linux sends for an exception in user mode.
-fn signal_for(vector: u8) -> u8 {
+/// The signal and siginfo Linux gives an exception in user mode (`arch/x86/kernel/traps.c`
+/// and `mm/fault.c`).
+fn fault_signal(regs: &PtRegs, vector: u8, cr2: u64) -> (u8, Info) {
+    let info = |code, address| Info {
+        code,
+        address,
+        ..Info::default()
+    };
     match vector {
-        0 | 16 | 19 => SIGFPE,  // #DE, #MF, #XM
-        1 | 3 => SIGTRAP,       // #DB, #BP
-        6 => SIGILL,            // #UD
-        11 | 12 | 17 => SIGBUS, // #NP, #SS, #AC
-        _ => SIGSEGV,           // #GP, #PF, #OF, #BR, and the rest
+        0 => (SIGFPE, info(FPE_INTDIV, regs.rip)),
+        DEBUG => {
+            let stepped = Dr6::read().contains(Dr6Flags::STEP);
+            let code = if stepped { TRAP_TRACE } else { TRAP_BRKPT };
+            (SIGTRAP, info(code, regs.rip))
+        }
+        3 => (SIGTRAP, info(SI_KERNEL, 0)),
+        6 => (SIGILL, info(ILL_ILLOPN, regs.rip)),
+        16 | 19 => (SIGFPE, info(FPE_FLTINV, regs.rip)),
+        11 | 12 => (SIGBUS, info(SI_KERNEL, 0)),
+        17 => (SIGBUS, info(BUS_ADRALN, 0)),
+        PAGE_FAULT => {
+            let mapped_area = cr2 < topframe_kernel::layout::USER_SPACE_END
+                && task::current()
+                    .mm
+                    .as_deref()
+                    .is_some_and(|mm| mm.memory.lock().areas.find(cr2).is_some());
+            let code = if mapped_area {
+                SEGV_ACCERR
+            } else {
+                SEGV_MAPERR
+            };
+            (SIGSEGV, info(code, cr2))
+        }
+        _ => (SIGSEGV, info(SI_KERNEL, 0)), // #GP, #OF, #BR, and the rest
     }
 }
+
+/// DR6's value with no condition recorded (its status bits are sticky: the next #DB
+/// must not see this one's).
+const DR6_CLEAR: u64 = 0xffff_0ff0;
+
+fn clear_debug_status() {
+    // SAFETY: writing DR6 only resets the debug status; ring 0 may.
+    unsafe {
+        core::arch::asm!(
+            "mov dr6, {value}",                 // DR6 = no condition
+            value = in(reg) DR6_CLEAR,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+}
+
+/// FPE_FLTINV: an invalid x87/SSE operation (the #MF and #XM cause reported here).
+const FPE_FLTINV: i32 = 7;
+/// X86_PF_PROT, set in the reported error code of a fault on a kernel address.
+const PF_PROTECTION: u64 = 1;
 
 /// A page fault the process's memory areas can resolve (demand paging).
 fn resolve_page_fault(error_code: u64) -> bool {
@@ -129,13 +175,44 @@ fn resolve_page_fault(error_code: u64) -> bool {
 }
 
 /// An exception in user mode: a page fault inside an area is resolved; otherwise the
-/// process gets Linux's signal, and (without signal handling yet) that signal's default
-/// action, which for these is to die.
+/// thread gets Linux's signal with Linux's siginfo, delivered on the way out. Where no
+/// handler would take it (and no tracer watches), the process dies of it at once, with
+/// the report.
 fn user_exception(regs: &PtRegs, vector: u8) {
     if vector == PAGE_FAULT && resolve_page_fault(regs.orig_rax) {
         return;
     }
-    kill_current(regs, vector, signal_for(vector))
+    let cr2 = if vector == PAGE_FAULT {
+        Cr2::read_raw()
+    } else {
+        0
+    };
+    let (signal, info) = fault_signal(regs, vector, cr2);
+    let mut error_code = if topframe_entry::interrupts::has_error_code(vector) {
+        regs.orig_rax
+    } else {
+        0
+    };
+    if vector == PAGE_FAULT && cr2 >= topframe_kernel::layout::USER_SPACE_END {
+        error_code |= PF_PROTECTION; // Linux hides whether a kernel page is mapped
+    }
+    if vector == DEBUG {
+        clear_debug_status();
+    }
+    let task = task::current();
+    let handled = matches!(
+        task.process.signals.action(signal).handler,
+        Handler::Function(_)
+    ) && !task.signals.blocks(signal);
+    if !handled && !crate::ptrace::is_traced(task) {
+        kill_current(regs, vector, signal)
+    }
+    let trap = TrapInfo {
+        trapno: u64::from(vector),
+        error_code,
+        cr2,
+    };
+    signal::force_fault(signal, info, trap);
 }
 
 /// Report and end the running process, killed by `signal` after `vector` at `regs`.
@@ -173,15 +250,7 @@ fn kernel_exception(regs: &mut PtRegs, vector: u8) {
         SEGMENT_NOT_PRESENT | STACK_SEGMENT_FAULT | GENERAL_PROTECTION
     );
     if iretq_fault && regs.rip == topframe_entry::iretq_to_user_address() {
-        // The user frame IRETQ was restoring sits at the faulting frame's RSP: report the
-        // RIP the process asked for (non-canonical, or bad selectors) and kill it.
-        // SAFETY: the IRETQ frame (RIP, CS, RFLAGS, RSP, SS) is on this kernel stack.
-        let user_rip = unsafe { *(regs.rsp as *const u64) };
-        let report = PtRegs {
-            rip: user_rip,
-            ..*regs
-        };
-        kill_current(&report, vector, SIGSEGV);
+        return iretq_fault_to_user(regs, vector);
     }
     if vector == 1 {
         // A single-step trap that reached the kernel (TF set across SYSCALL): drop it.
@@ -189,6 +258,51 @@ fn kernel_exception(regs: &mut PtRegs, vector: u8) {
         return;
     }
     kernel_fault(regs, vector)
+}
+
+/// The IRETQ to user mode faulted (a non-canonical RIP, a bad selector from sigreturn
+/// or a tracer): the thread gets SIGSEGV as if the fault were its own, with the frame it
+/// asked for as the interrupted context. The general registers are the user's (IRETQ
+/// faulted after they were restored, and this entry saved them); RIP, CS, RFLAGS, RSP
+/// and SS come from the IRETQ frame at the faulting RSP. This frame becomes that user
+/// frame, so the return after the exit work goes to user mode: into the SIGSEGV
+/// handler, or nowhere when the process dies.
+fn iretq_fault_to_user(regs: &mut PtRegs, vector: u8) {
+    // SAFETY: the IRETQ frame (RIP, CS, RFLAGS, RSP, SS) lies at the faulting RSP, on
+    // this thread's kernel stack.
+    let [rip, cs, eflags, rsp, ss] = unsafe { *(regs.rsp as *const [u64; 5]) };
+    let error_code = regs.orig_rax;
+    *regs = PtRegs {
+        orig_rax: u64::MAX,
+        rip,
+        cs,
+        eflags,
+        rsp,
+        ss,
+        ..*regs
+    };
+    let task = task::current();
+    let handled = matches!(
+        task.process.signals.action(SIGSEGV).handler,
+        Handler::Function(_)
+    ) && !task.signals.blocks(SIGSEGV);
+    if !handled && !crate::ptrace::is_traced(task) {
+        kill_current(regs, vector, SIGSEGV);
+    }
+    let info = Info {
+        code: SI_KERNEL,
+        ..Info::default()
+    };
+    let trap = TrapInfo {
+        trapno: u64::from(vector),
+        error_code,
+        cr2: 0,
+    };
+    signal::force_fault(SIGSEGV, info, trap);
+    // The handler's frame must be a 64-bit one whatever selectors were asked for.
+    regs.cs = USER_CS;
+    regs.ss = topframe_entry::USER_DS;
+    syscall::run_exit_work(regs, ExitFrom::Interrupt);
 }
 
 /// A kernel bug: panic with everything known.

@@ -131,7 +131,7 @@ fn setup_thread() -> Result<()> {
     let top = stack.as_ptr_range().end as u64;
     // SAFETY: the stack is leaked (it lives for ever) and only this thread uses it; WORK
     // is a static.
-    unsafe { topframe_entry::install_thread(top, &WORK) };
+    unsafe { topframe_entry::install_thread(top, &WORK, TABLE.len() as u32) };
     Ok(())
 }
 

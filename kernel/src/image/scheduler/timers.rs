@@ -114,7 +114,7 @@ pub fn sleep_until(deadline_ns: u64) -> Result<(), Interrupted> {
         if tsc::read() >= deadline {
             return Ok(());
         }
-        if task.fatal_pending() {
+        if crate::signal::interrupts_wait(&task) {
             return Err(Interrupted);
         }
         prepare_to_block(&task);

@@ -3,6 +3,7 @@
 pub const EPERM: i64 = 1;
 pub const ESRCH: i64 = 3;
 pub const EINTR: i64 = 4;
+pub const EIO: i64 = 5;
 pub const EBADF: i64 = 9;
 pub const ECHILD: i64 = 10;
 pub const EAGAIN: i64 = 11;

@@ -7,6 +7,7 @@ mod i386;
 mod memory;
 mod process;
 mod scheduling;
+mod signal;
 mod system;
 mod table;
 mod time;
@@ -18,6 +19,7 @@ use x86_64::registers::model_specific::{LStar, Msr, SFMask};
 use x86_64::registers::rflags::RFlags;
 
 pub use i386::{VECTOR as I386_VECTOR, int80};
+pub use table::SYSCALL_COUNT;
 
 /// IA32_STAR.
 const MSR_STAR: u32 = 0xc000_0081;
@@ -27,8 +29,22 @@ pub struct Kernel;
 
 impl SyscallKernel for Kernel {
     fn exit_work(regs: &mut PtRegs) {
-        run_exit_work(regs);
+        crate::ptrace::syscall_exit_stop(regs);
+        run_exit_work(regs, ExitFrom::Syscall);
     }
+
+    fn entry_work(regs: &mut PtRegs) -> bool {
+        crate::ptrace::syscall_entry_stop(regs)
+    }
+}
+
+/// What the return to user mode ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ExitFrom {
+    /// A syscall: its result may be a restart code for the signal delivery to settle.
+    Syscall,
+    /// An interrupt or exception (or `int $0x80`).
+    Interrupt,
 }
 
 topframe_entry::syscall_entry! {
@@ -68,29 +84,37 @@ pub fn arm_forced_slow_path(work: &topframe_entry::ThreadWork) {
     }
 }
 
+/// Flags that stay set across returns to user mode: the slow path's own business.
+const PERSISTENT: WorkFlags = WorkFlags::FRAME_MODIFIED.union(WorkFlags::SYSCALL_TRACE);
+
 /// The work before a return to user mode, for syscalls and interrupts alike: reschedule
-/// when asked, leave when the process is being torn down, until no work is left. Runs
+/// when asked, leave when the process is being torn down, deliver signals (settling an
+/// interrupted syscall), until no work is left. `regs` is the complete user frame. Runs
 /// with interrupts on; returns with them off, the thread's flags clear but for
-/// FRAME_MODIFIED (the checked exit's business) and the forced slow path's mark.
-pub fn run_exit_work(_regs: &mut PtRegs) {
+/// FRAME_MODIFIED, SYSCALL_TRACE and the forced slow path's mark.
+pub fn run_exit_work(regs: &mut PtRegs, from: ExitFrom) {
     SLOW_EXITS.inc();
     let task = task::current();
+    let mut settle_syscall = from == ExitFrom::Syscall;
     loop {
         x86_64::instructions::interrupts::enable();
-        let work = task.work.take(WorkFlags::all() - WorkFlags::FRAME_MODIFIED);
+        let work = task.work.take(WorkFlags::all() - PERSISTENT);
         if task.fatal_pending() {
             task::exit_thread(task::ExitStatus::Exited(0));
         }
         if work.contains(WorkFlags::NEED_RESCHED) {
             scheduler::schedule();
         }
-        // SIGNAL_PENDING has no other meaning than a group exit until signals exist;
-        // SYSCALL_TRACE and NOTIFY_RESUME need nothing more than the slow path itself.
+        if work.contains(WorkFlags::SIGNAL_PENDING) || settle_syscall {
+            crate::signal::deliver_pending(regs, settle_syscall);
+            settle_syscall = false; // one syscall result, settled once
+        }
         x86_64::instructions::interrupts::disable();
-        if (task.work.get() - WorkFlags::FRAME_MODIFIED).is_empty() {
+        if (task.work.get() - PERSISTENT).is_empty() {
             break;
         }
     }
+    task.work.take(WorkFlags::FRAME_MODIFIED);
     arm_forced_slow_path(&task.work);
 }
 /// The bench's floor entry: the least a SYSCALL/SYSRET round trip can execute.

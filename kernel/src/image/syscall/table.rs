@@ -6,6 +6,7 @@ use super::errno::ENOSYS;
 use super::memory::*;
 use super::process::*;
 use super::scheduling::*;
+use super::signal::*;
 use super::system::*;
 use super::time::*;
 use crate::futex::futex;
@@ -46,6 +47,9 @@ syscall_table! {
     10 => sys_mprotect(address, length, prot) => mprotect(address, length, prot);
     11 => sys_munmap(address, length) => munmap(address, length);
     12 => sys_brk(address) => brk(address);
+    13 => sys_rt_sigaction(signal, act, oldact, size) => rt_sigaction(signal, act, oldact, size);
+    14 => sys_rt_sigprocmask(how, set, oldset, size) => rt_sigprocmask(how, set, oldset, size);
+    15 => sys_rt_sigreturn() => rt_sigreturn();
     16 => sys_ioctl(fd, request, argument) => ioctl(fd, request, argument);
     20 => sys_writev(fd, iov, count) => writev(fd, iov, count);
     24 => sys_sched_yield() => sched_yield();
@@ -56,10 +60,15 @@ syscall_table! {
     58 => sys_vfork() => vfork();
     60 => sys_exit(status) => exit(status);
     61 => sys_wait4(pid, status, options, rusage) => wait4(pid, status, options, rusage);
+    62 => sys_kill(pid, signal) => kill(pid, signal);
     63 => sys_uname(buffer) => uname(buffer);
+    101 => sys_ptrace(request, pid, address, data) => crate::ptrace::ptrace(request, pid, address, data);
     110 => sys_getppid() => getppid();
+    127 => sys_rt_sigpending(set, size) => rt_sigpending(set, size);
+    131 => sys_sigaltstack(new, old) => sigaltstack(new, old);
     158 => sys_arch_prctl(code, address) => arch_prctl(code, address);
     186 => sys_gettid() => gettid();
+    200 => sys_tkill(tid, signal) => tkill(tid, signal);
     202 => sys_futex(address, op, value, timeout, address2, value3) => futex(address, op, value, timeout, address2, value3);
     203 => sys_sched_setaffinity(pid, length, mask) => sched_setaffinity(pid, length, mask);
     204 => sys_sched_getaffinity(pid, length, mask) => sched_getaffinity(pid, length, mask);
@@ -67,5 +76,6 @@ syscall_table! {
     228 => sys_clock_gettime(clock, timespec) => clock_gettime(clock, timespec);
     230 => sys_clock_nanosleep(clock, flags, request, remaining) => clock_nanosleep(clock, flags, request, remaining);
     231 => sys_exit_group(status) => exit_group(status);
+    234 => sys_tgkill(tgid, tid, signal) => tgkill(tgid, tid, signal);
     309 => sys_getcpu(cpu, node) => getcpu(cpu, node);
 }

@@ -1,6 +1,6 @@
 //! Clocks and sleeping: clock_gettime, nanosleep, clock_nanosleep.
 
-use super::errno::{EFAULT, EINTR, EINVAL};
+use super::errno::{EFAULT, EINVAL};
 use crate::time::{Clock, Timespec, monotonic_after, monotonic_at, read_timespec};
 use crate::user::copy::write_user;
 
@@ -39,7 +39,7 @@ pub fn clock_nanosleep(clock: u64, flags: u64, request: u64, remaining: u64) -> 
                 let left = deadline.saturating_sub(crate::tsc::nanoseconds());
                 let _ = write_user(remaining, &Timespec::from_nanoseconds(left));
             }
-            -EINTR
+            -crate::signal::ERESTARTNOHAND
         }
     }
 }

@@ -120,6 +120,7 @@ fn new_child(
             tid,
             Some(&parent.process),
             String::from(parent.process.name.as_str()),
+            parent.process.signals.inherit(),
         ))
     };
     let child = Arc::new(Task::new(
@@ -137,6 +138,11 @@ fn new_child(
         .store(parent.gs_base.load(Ordering::Relaxed), Ordering::Relaxed);
     if flags & CLONE_SETTLS != 0 {
         child.fs_base.store(tls, Ordering::Relaxed);
+    }
+    child.signals.set_blocked(parent.signals.blocked());
+    // A thread on its own stack starts without the alternate stack; fork and vfork keep it.
+    if flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM {
+        *child.signals.altstack.lock() = *parent.signals.altstack.lock();
     }
     if flags & CLONE_CHILD_CLEARTID != 0 {
         child.clear_child_tid.store(child_tid, Ordering::Relaxed);
@@ -160,12 +166,23 @@ fn child_frame(stack: u64) -> PtRegs {
     // SAFETY: in a syscall, the topmost frame on the running task's kernel stack is its
     // syscall frame; nothing else writes it while the handler runs.
     let mut frame = unsafe { *(topframe_entry::current_frame_address() as *const PtRegs) };
-    Selected::fixup_top_of_stack(&mut frame);
+    // Complete it, unless it is complete and authoritative already (a traced syscall).
+    if !parent_work_modified() {
+        Selected::fixup_top_of_stack(&mut frame);
+    }
     frame.rax = 0;
     if stack != 0 {
         frame.rsp = stack;
     }
     frame
+}
+
+/// True when the running thread's syscall frame was completed (and maybe rewritten)
+/// before the handler ran.
+fn parent_work_modified() -> bool {
+    topframe_entry::current_work()
+        .get()
+        .contains(WorkFlags::FRAME_MODIFIED)
 }
 
 /// CLONE_VFORK: the caller waits until the child has exited (there is no execve).
@@ -197,7 +214,7 @@ pub extern "C" fn first_run_of_user_task(regs: &mut PtRegs) {
         let _ = write_user(set_child_tid, &task.tid);
     }
     if !task.work.get().is_empty() {
-        crate::syscall::run_exit_work(regs);
+        crate::syscall::run_exit_work(regs, crate::syscall::ExitFrom::Interrupt);
     }
     task.work.take(WorkFlags::FRAME_MODIFIED);
 }

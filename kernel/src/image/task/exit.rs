@@ -46,6 +46,7 @@ pub fn exit_thread(status: ExitStatus) -> ! {
 /// The last thread is gone: hand the children to the kernel (Linux gives them to init),
 /// record the status, and tell the parent.
 fn finish_process(process: &Arc<Process>, status: ExitStatus) {
+    crate::ptrace::release_tracees(process);
     process.give_children_to(kernel_process());
     process.become_zombie(status);
     match process.parent() {
@@ -64,20 +65,26 @@ fn finish_process(process: &Arc<Process>, status: ExitStatus) {
 
 /// exit_group: end every thread of the process with `status`.
 pub fn exit_group(status: ExitStatus) -> ! {
-    let task = current();
-    let process = &task.process;
+    begin_teardown(&current().process, status);
+    exit_thread(status)
+}
+
+/// SIGKILL (or another fatal signal sent from outside): tear `process` down, each thread
+/// exiting at its next return to user mode (a blocked one is woken for it).
+pub fn begin_kill(process: &Arc<Process>, signal: u8) {
+    begin_teardown(process, ExitStatus::Killed(signal));
+}
+
+/// Start the group exit with `status` and make every thread notice it.
+fn begin_teardown(process: &Arc<Process>, status: ExitStatus) {
     if process.begin_group_exit(status) {
         for tid in process.thread_ids() {
-            if tid == task.tid {
-                continue;
-            }
             if let Some(thread) = find(tid) {
                 thread.work.set(WorkFlags::SIGNAL_PENDING);
                 interrupt(&thread);
             }
         }
     }
-    exit_thread(status)
 }
 
 /// Make `thread` notice its group exit soon: wake it if it sleeps (its wait ends with

@@ -5,7 +5,7 @@
 use crate::cpu::Features;
 use alloc::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use core::arch::x86_64::__cpuid_count;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// What the boot CPU found: the save instruction and the area's size.
 static USE_XSAVE: AtomicBool = AtomicBool::new(false);
@@ -23,8 +23,14 @@ const MXCSR_OFFSET: usize = 24;
 const FCW_INITIAL: u16 = 0x037f;
 const MXCSR_INITIAL: u32 = 0x1f80;
 
+/// The MXCSR bits this CPU accepts (FXSAVE's MXCSR_MASK; Intel's default when it is 0).
+static MXCSR_MASK: AtomicU32 = AtomicU32::new(MXCSR_MASK_DEFAULT);
+const MXCSR_MASK_OFFSET: usize = 28;
+const MXCSR_MASK_DEFAULT: u32 = 0xffbf;
+
 /// Record the format every task's area uses (boot CPU, after `cpu::init`).
 pub fn init(features: &Features) {
+    MXCSR_MASK.store(read_mxcsr_mask(), Ordering::Relaxed);
     if features.xsave {
         // CPUID.(EAX=0DH, ECX=0).EBX: bytes XSAVE writes for the components XCR0 enables.
         let size = __cpuid_count(0xd, 0).ebx as usize;
@@ -32,6 +38,46 @@ pub fn init(features: &Features) {
         XCR0.store(features.xcr0, Ordering::Relaxed);
         AREA_SIZE.store(size.max(FXSAVE_AREA_SIZE + 64), Ordering::Relaxed);
     }
+}
+
+/// The MXCSR_MASK field of an FXSAVE image of this CPU.
+fn read_mxcsr_mask() -> u32 {
+    #[repr(C, align(16))]
+    struct Legacy([u8; FXSAVE_AREA_SIZE]);
+    let mut legacy = Legacy([0; FXSAVE_AREA_SIZE]);
+    // SAFETY: a 16-byte aligned 512-byte buffer on this stack.
+    unsafe {
+        core::arch::asm!(
+            "fxsave64 [{area}]",                // the legacy image, MXCSR_MASK included
+            area = in(reg) legacy.0.as_mut_ptr(),
+            options(nostack),
+        );
+    }
+    let bytes = &legacy.0[MXCSR_MASK_OFFSET..MXCSR_MASK_OFFSET + 4];
+    match u32::from_le_bytes(bytes.try_into().expect("four bytes")) {
+        0 => MXCSR_MASK_DEFAULT,
+        mask => mask,
+    }
+}
+
+/// True when areas are in XSAVE format (else FXSAVE's 512 bytes).
+pub fn uses_xsave() -> bool {
+    USE_XSAVE.load(Ordering::Relaxed)
+}
+
+/// The components every XSAVE area holds (XCR0).
+pub fn xfeatures() -> u64 {
+    XCR0.load(Ordering::Relaxed)
+}
+
+/// Bytes of an area (what XSAVE writes for XCR0's components, or 512).
+pub fn area_size() -> usize {
+    AREA_SIZE.load(Ordering::Relaxed)
+}
+
+/// The MXCSR bits that may be set (others make XRSTOR/FXRSTOR fault).
+pub fn mxcsr_mask() -> u32 {
+    MXCSR_MASK.load(Ordering::Relaxed)
 }
 
 /// One task's saved registers.
@@ -73,6 +119,18 @@ impl FpuState {
         // SAFETY: the area is this fresh state's own.
         unsafe { state.save() };
         state
+    }
+
+    /// The image, as bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the area is `area_size()` bytes owned by this state.
+        unsafe { core::slice::from_raw_parts(self.area, area_size()) }
+    }
+
+    /// The image, as bytes to fill (a sigreturn's registers, validated before `restore`).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.area, area_size()) }
     }
 
     /// Save this CPU's registers here.

@@ -4,7 +4,7 @@
 
 mod clone;
 mod exit;
-mod fpu;
+pub mod fpu;
 mod mm;
 mod process;
 mod spawn;
@@ -12,7 +12,7 @@ mod switch;
 mod wait;
 
 pub use clone::clone;
-pub use exit::{exit_group, exit_thread, kill_current};
+pub use exit::{begin_kill, exit_group, exit_thread, kill_current};
 pub use fpu::init as init_fpu;
 pub use mm::Mm;
 pub use process::{ExitStatus, Process};
@@ -21,6 +21,8 @@ pub use switch::context_switch;
 pub use wait::{wait_for_child, wait4};
 
 use crate::memory::stacks;
+use crate::ptrace::Trace;
+use crate::signal::{AltStack, SigSet, ThreadSignals};
 use crate::sync::{IrqSafeLock, IrqSpinRawMutex};
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
@@ -63,6 +65,10 @@ pub struct Task {
     pub futex_address: AtomicU64,
     /// Set by the timer of the current timed wait when it expires.
     pub timed_out: AtomicBool,
+    /// Mask, thread-directed pending signals, alternate stack.
+    pub signals: ThreadSignals,
+    /// Its tracer's view (ptrace).
+    pub trace: Trace,
 }
 
 // SAFETY: the UnsafeCell fields (saved RSP, entry state) are touched only by the CPU
@@ -104,6 +110,8 @@ impl Task {
             timer_cpu: AtomicUsize::new(topframe_percpu::NO_CPU),
             futex_address: AtomicU64::new(0),
             timed_out: AtomicBool::new(false),
+            signals: ThreadSignals::new(SigSet::default(), AltStack::default()),
+            trace: Trace::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! parent-child tree that wait4 walks.
 
 use super::Task;
+use crate::signal::ProcessSignals;
 use crate::sync::IrqSafeLock;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -76,10 +77,17 @@ pub struct Process {
     pub child_event: WaitQueue<Arc<Task>>,
     /// Reaped: its ID is free again.
     reaped: AtomicBool,
+    /// Signal actions (shared by the threads) and process-directed pending signals.
+    pub signals: ProcessSignals,
 }
 
 impl Process {
-    pub fn new(pid: u32, parent: Option<&Arc<Process>>, name: String) -> Process {
+    pub fn new(
+        pid: u32,
+        parent: Option<&Arc<Process>>,
+        name: String,
+        signals: ProcessSignals,
+    ) -> Process {
         Process {
             pid,
             parent_pid: AtomicU32::new(parent.map_or(0, |parent| parent.pid)),
@@ -92,6 +100,7 @@ impl Process {
             children: IrqSafeLock::new(Vec::new()),
             child_event: WaitQueue::new(),
             reaped: AtomicBool::new(false),
+            signals,
         }
     }
 

@@ -3,6 +3,7 @@
 use super::fpu::FpuState;
 use super::{Mm, Process, Task, allocate_tid, register};
 use crate::scheduler;
+use crate::signal::ProcessSignals;
 use crate::user::{elf, initial_stack};
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -56,7 +57,12 @@ pub fn spawn_program(
         (program.entry, stack_pointer)
     };
     let tid = allocate_tid();
-    let process = Arc::new(Process::new(tid, Some(parent), String::from(name)));
+    let process = Arc::new(Process::new(
+        tid,
+        Some(parent),
+        String::from(name),
+        ProcessSignals::new(),
+    ));
     let task = Arc::new(Task::new(
         tid,
         process.clone(),
@@ -101,7 +107,14 @@ fn random_bytes() -> [u8; 16] {
 /// the kernel starts are its children.
 pub fn kernel_process() -> &'static Arc<Process> {
     static KERNEL: spin::Once<Arc<Process>> = spin::Once::new();
-    KERNEL.call_once(|| Arc::new(Process::new(0, None, String::from("kernel"))))
+    KERNEL.call_once(|| {
+        Arc::new(Process::new(
+            0,
+            None,
+            String::from("kernel"),
+            ProcessSignals::new(),
+        ))
+    })
 }
 
 /// Start a kernel thread running `function(argument)`.

@@ -55,7 +55,14 @@ pub unsafe fn context_switch(previous: Option<&Task>, next: Option<&Task>) {
         Some(task) => {
             // SAFETY: the task's stack and work flags live as long as the task, which the
             // scheduler keeps alive while it runs here.
-            unsafe { topframe_entry::install_thread(task.stack_top(), &task.work) };
+            // The dispatch limit is 0 or the table's length.
+            unsafe {
+                topframe_entry::install_thread(
+                    task.stack_top(),
+                    &task.work,
+                    crate::ptrace::dispatch_limit(task),
+                )
+            };
             crate::gdt::set_kernel_stack(task.stack_top());
             if task.is_user() {
                 FsBase::write(VirtAddr::new(task.fs_base.load(Ordering::Relaxed)));

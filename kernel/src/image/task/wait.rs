@@ -2,7 +2,7 @@
 
 use super::{ExitStatus, Process, Task, current_handle};
 use crate::scheduler;
-use crate::syscall::errno::{ECHILD, EFAULT, EINTR, EINVAL, ESRCH};
+use crate::syscall::errno::{ECHILD, EFAULT, EINVAL, ESRCH};
 use crate::user::copy::{copy_to_user, write_user};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -39,24 +39,54 @@ impl Selector {
     }
 }
 
+/// What wait4 reports about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Exited(ExitStatus),
+    /// A ptrace stop, with its wait status.
+    Stopped(u32),
+}
+
+impl Change {
+    fn wait_status(self) -> u32 {
+        match self {
+            Change::Exited(status) => status.wait_status(),
+            Change::Stopped(status) => status,
+        }
+    }
+}
+
 /// What a scan of the children found.
 enum Scan {
     NoMatchingChild,
     StillRunning,
     Reaped(u32, ExitStatus),
+    Stopped(u32, u32),
 }
 
-/// Take the first matching zombie out of `parent`'s children.
+/// Report the first matching child in a ptrace stop not reported yet, else take the first
+/// matching zombie out of `parent`'s children.
 fn scan(parent: &Process, selector: Selector) -> Scan {
+    let mut stopped = None;
     let reaped = parent.with_children(|children: &mut Vec<Arc<Process>>| {
         if !children.iter().any(|child| selector.matches(child)) {
             return None;
+        }
+        stopped = children
+            .iter()
+            .filter(|child| selector.matches(child))
+            .find_map(|child| crate::ptrace::take_unreported_stop(child, parent.pid));
+        if stopped.is_some() {
+            return Some(None);
         }
         let index = children
             .iter()
             .position(|child| selector.matches(child) && child.zombie_status().is_some());
         Some(index.map(|index| children.remove(index)))
     });
+    if let Some((pid, status)) = stopped {
+        return Scan::Stopped(pid, status);
+    }
     match reaped {
         None => Scan::NoMatchingChild,
         Some(None) => Scan::StillRunning,
@@ -73,16 +103,19 @@ fn wait_child(
     waiter: &Arc<Task>,
     selector: Selector,
     options: WaitOptions,
-) -> Result<Option<(u32, ExitStatus)>, i64> {
+) -> Result<Option<(u32, Change)>, i64> {
     let scheduler = scheduler::scheduler();
     let parent = &waiter.process;
     loop {
         parent.child_event.prepare_to_wait(scheduler, waiter);
         let outcome = match scan(parent, selector) {
             Scan::NoMatchingChild => Some(Err(ECHILD)),
-            Scan::Reaped(pid, status) => Some(Ok(Some((pid, status)))),
+            Scan::Reaped(pid, status) => Some(Ok(Some((pid, Change::Exited(status))))),
+            Scan::Stopped(pid, status) => Some(Ok(Some((pid, Change::Stopped(status))))),
             Scan::StillRunning if options.no_hang => Some(Ok(None)),
-            Scan::StillRunning if waiter.fatal_pending() => Some(Err(EINTR)),
+            Scan::StillRunning if crate::signal::interrupts_wait(waiter) => {
+                Some(Err(crate::signal::ERESTARTSYS))
+            }
             Scan::StillRunning => None,
         };
         if let Some(outcome) = outcome {
@@ -134,7 +167,7 @@ pub fn wait_for_child(pid: u32) -> ExitStatus {
     let waiter = current_handle();
     loop {
         match wait_child(&waiter, Selector::Any, WaitOptions { no_hang: false }) {
-            Ok(Some((reaped, status))) if reaped == pid => return status,
+            Ok(Some((reaped, Change::Exited(status)))) if reaped == pid => return status,
             Ok(_) => {}
             Err(errno) => panic!("the kernel lost its child {pid} (errno {errno})"),
         }
