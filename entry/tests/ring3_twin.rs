@@ -45,7 +45,22 @@ impl SyscallKernel for TestKernel {
         // The exit work runs once; the test thread's flags are cleared here.
         WORK.with(|work| work.take(WorkFlags::all()));
     }
+
+    fn entry_work(regs: &mut PtRegs) -> bool {
+        ENTRY_WORK_CALLS.fetch_add(1, Ordering::Relaxed);
+        let complete = regs.rsp != 0 && regs.rcx == regs.rip && regs.cs == USER_CS;
+        ENTRY_WORK_SAW_COMPLETE_FRAME.store(u64::from(complete), Ordering::Relaxed);
+        if REDIRECT_TO_MIX.load(Ordering::Relaxed) != 0 && regs.orig_rax == 0 {
+            regs.orig_rax = 1; // a tracer changing the call at its syscall-entry stop
+        }
+        true
+    }
 }
+
+/// What the syscall-entry work saw and does.
+static ENTRY_WORK_CALLS: AtomicU64 = AtomicU64::new(0);
+static ENTRY_WORK_SAW_COMPLETE_FRAME: AtomicU64 = AtomicU64::new(0);
+static REDIRECT_TO_MIX: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static WORK: &'static ThreadWork = Box::leak(Box::new(ThreadWork::new()));
@@ -181,7 +196,7 @@ fn setup_thread() {
     let top = stack.as_ptr_range().end as u64;
     WORK.with(|work| {
         // SAFETY: the stack and the flags are leaked: they live for ever and only this
-        // thread uses them.
+        // thread uses them; the limit is the table's length.
         unsafe { topframe_entry::install_thread(top, work, TABLE.len() as u32) }
     });
 }
@@ -275,6 +290,35 @@ fn run_all_checks(entry: unsafe extern "C" fn() -> !, lazy: bool) {
     assert_eq!((cs, ss), (USER_CS, USER_DS));
     assert_eq!(rcx, rip, "RCX == RIP in the complete frame");
     assert_eq!(r11, eflags, "R11 == RFLAGS in the complete frame");
+    assert!(WORK.with(|work| work.get().is_empty()));
+
+    // Syscall-entry work (dispatch limit 0): every number, assigned or not, goes through
+    // `entry_work` with a complete frame, then the dispatch reads the (maybe changed)
+    // number from the frame; the registers come back as from the fast path.
+    // SAFETY: 0 is below any table's length.
+    unsafe { topframe_entry::set_dispatch_limit(0) };
+    ENTRY_WORK_CALLS.store(0, Ordering::Relaxed);
+    check_preserved(entry, 0, |_| 42);
+    check_preserved(entry, 2, |_| (-38i64) as u64);
+    assert_eq!(
+        ENTRY_WORK_CALLS.load(Ordering::Relaxed),
+        2 * patterns().len() as u64
+    );
+    assert_eq!(ENTRY_WORK_SAW_COMPLETE_FRAME.load(Ordering::Relaxed), 1);
+    REDIRECT_TO_MIX.store(1, Ordering::Relaxed);
+    check_preserved(entry, 0, |r| {
+        mix(r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) as u64
+    });
+    REDIRECT_TO_MIX.store(0, Ordering::Relaxed);
+    // SAFETY: the table's length.
+    unsafe { topframe_entry::set_dispatch_limit(TABLE.len() as u32) };
+    ENTRY_WORK_CALLS.store(0, Ordering::Relaxed);
+    check_preserved(entry, 0, |_| 42);
+    assert_eq!(
+        ENTRY_WORK_CALLS.load(Ordering::Relaxed),
+        0,
+        "no entry work at the full limit"
+    );
     assert!(WORK.with(|work| work.get().is_empty()));
 }
 

@@ -130,7 +130,7 @@ fn setup_thread() -> Result<()> {
     let stack: &'static mut [u64] = Box::leak(vec![0; KERNEL_STACK_WORDS].into_boxed_slice());
     let top = stack.as_ptr_range().end as u64;
     // SAFETY: the stack is leaked (it lives for ever) and only this thread uses it; WORK
-    // is a static.
+    // is a static; the dispatch limit is the table's length.
     unsafe { topframe_entry::install_thread(top, &WORK, TABLE.len() as u32) };
     Ok(())
 }
