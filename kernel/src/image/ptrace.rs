@@ -18,6 +18,7 @@ use crate::syscall::errno::{EFAULT, EINVAL, EIO, EPERM, ESRCH};
 use crate::task::{self, Mm, Process, Task};
 use crate::user::copy::{copy_from_user, copy_to_user, write_user};
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 use topframe_entry::{PtRegs, USER_CS, USER_DS};
 use topframe_kernel::layout::{USER_SPACE_END, phys_to_direct};
 
@@ -86,8 +87,6 @@ struct TraceState {
     /// wait4 has reported the current stop.
     reported: bool,
     resume: Option<Resume>,
-    /// PTRACE_SYSCALL: stop at the next syscall entry and exit.
-    syscall_stops: bool,
     /// PTRACE_SINGLESTEP set TF in the tracee's RFLAGS (cleared again on resume).
     forced_trap_flag: bool,
 }
@@ -95,6 +94,9 @@ struct TraceState {
 /// A task's tracing state.
 pub struct Trace {
     state: IrqSafeLock<TraceState>,
+    /// PTRACE_SYSCALL: stop at the next syscall entry and exit (read without the lock
+    /// on every slow syscall exit).
+    syscall_stops: AtomicBool,
 }
 
 impl Trace {
@@ -106,10 +108,14 @@ impl Trace {
                 stop: None,
                 reported: false,
                 resume: None,
-                syscall_stops: false,
                 forced_trap_flag: false,
             }),
+            syscall_stops: AtomicBool::new(false),
         }
+    }
+
+    fn syscall_stops(&self) -> bool {
+        self.syscall_stops.load(Ordering::Acquire)
     }
 }
 
@@ -121,7 +127,7 @@ pub fn is_traced(task: &Task) -> bool {
 /// The dispatch limit `task`'s syscalls need: 0 while a tracer wants syscall stops (every
 /// syscall takes the entry's slow dispatch), the whole table otherwise.
 pub fn dispatch_limit(task: &Task) -> u32 {
-    if task.trace.state.lock().syscall_stops {
+    if task.trace.syscall_stops() {
         0
     } else {
         SYSCALL_COUNT as u32
@@ -177,15 +183,18 @@ fn notify_parent(process: &Process) {
 }
 
 /// Signal-delivery stop: a traced thread about to take `signal` shows it to its tracer
-/// first, which may suppress it or replace it. SIGKILL is never stopped for.
-pub fn signal_delivery_stop(task: &Task, signal: u8, info: Info) -> Option<(u8, Info)> {
+/// first, which may suppress it or replace it (and change `regs`, its user frame).
+/// SIGKILL is never stopped for.
+pub fn signal_delivery_stop(
+    task: &Task,
+    regs: &mut PtRegs,
+    signal: u8,
+    info: Info,
+) -> Option<(u8, Info)> {
     if signal == SIGKILL || !is_traced(task) {
         return Some((signal, info));
     }
     let handle = task::current_handle();
-    // SAFETY: in the exit work the topmost frame on this thread's stack is its user
-    // frame (complete); the exit work's own reference to it is not used during the stop.
-    let regs = unsafe { &mut *(topframe_entry::current_frame_address() as *mut PtRegs) };
     match stop(&handle, regs, Stop::Signal(signal)) {
         0 => None,
         same if same == signal => Some((signal, info)),
@@ -196,7 +205,7 @@ pub fn signal_delivery_stop(task: &Task, signal: u8, info: Info) -> Option<(u8, 
                 pid: task
                     .process
                     .parent_pid
-                    .load(core::sync::atomic::Ordering::Relaxed),
+                    .load(Ordering::Relaxed),
                 ..Info::default()
             },
         )),
@@ -206,18 +215,16 @@ pub fn signal_delivery_stop(task: &Task, signal: u8, info: Info) -> Option<(u8, 
 /// Syscall-entry stop (the entry's slow dispatch). Returns whether to run the syscall:
 /// a tracer may have changed its number and arguments, or skipped it (number -1).
 pub fn syscall_entry_stop(regs: &mut PtRegs) -> bool {
-    let task = task::current_handle();
-    if task.trace.state.lock().syscall_stops {
-        stop(&task, regs, Stop::SyscallEntry);
+    if task::current().trace.syscall_stops() {
+        stop(&task::current_handle(), regs, Stop::SyscallEntry);
     }
-    !task.fatal_pending()
+    !task::current().fatal_pending()
 }
 
 /// Syscall-exit stop (the syscall's exit work).
 pub fn syscall_exit_stop(regs: &mut PtRegs) {
-    let task = task::current_handle();
-    if task.trace.state.lock().syscall_stops {
-        stop(&task, regs, Stop::SyscallExit);
+    if task::current().trace.syscall_stops() {
+        stop(&task::current_handle(), regs, Stop::SyscallExit);
     }
 }
 
@@ -260,6 +267,7 @@ fn detach(tracee: &Arc<Task>, signal: u8) {
         // holds its children's lock) is the one detaching it.
         unsafe { tracee_frame(tracee) }.eflags &= !TRAP_FLAG;
     }
+    tracee.trace.syscall_stops.store(false, Ordering::Release);
     *state = TraceState {
         resume: stopped.then_some(Resume { signal }),
         stop: state.stop,
@@ -303,7 +311,7 @@ fn trace_me() -> i64 {
     let parent = task
         .process
         .parent_pid
-        .load(core::sync::atomic::Ordering::Relaxed);
+        .load(Ordering::Relaxed);
     if parent == 0 {
         return -EPERM; // the kernel does not trace its programs
     }
@@ -437,7 +445,10 @@ fn resume(tracee: &Arc<Task>, request: u64, data: u64) -> Result<(), i64> {
     let frame = unsafe { tracee_frame(tracee) };
     {
         let mut state = tracee.trace.state.lock();
-        state.syscall_stops = request == PTRACE_SYSCALL;
+        tracee
+            .trace
+            .syscall_stops
+            .store(request == PTRACE_SYSCALL, Ordering::Release);
         if request == PTRACE_SINGLESTEP {
             if frame.eflags & TRAP_FLAG == 0 {
                 frame.eflags |= TRAP_FLAG;
@@ -459,7 +470,7 @@ fn user_regs(tracee: &Task) -> [u64; USER_REGS_WORDS] {
     // SAFETY: only called from `request_on_tracee`, which checked the stop and the tracer.
     let r = unsafe { tracee_frame(tracee) };
     let load =
-        |base: &core::sync::atomic::AtomicU64| base.load(core::sync::atomic::Ordering::Relaxed);
+        |base: &core::sync::atomic::AtomicU64| base.load(Ordering::Relaxed);
     [
         r.r15,
         r.r14,
@@ -531,7 +542,7 @@ fn set_register(tracee: &Task, index: usize, value: u64) -> Result<(), i64> {
             } else {
                 &tracee.gs_base
             };
-            base.store(value, core::sync::atomic::Ordering::Relaxed);
+            base.store(value, Ordering::Relaxed);
         }
         FIRST_SELECTOR.. if index < USER_REGS_WORDS => {
             if value != 0 {

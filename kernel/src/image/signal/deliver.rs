@@ -31,6 +31,11 @@ enum Restart {
     Interrupted,
 }
 
+/// True when RAX of a syscall frame holds a restart code.
+pub fn is_restart_code(regs: &PtRegs) -> bool {
+    restart_code(regs, true).is_some()
+}
+
 /// The restart code in RAX of a syscall frame, if any.
 fn restart_code(regs: &PtRegs, in_syscall: bool) -> Option<i64> {
     let code = -(regs.rax as i64);
@@ -55,7 +60,7 @@ fn settle_syscall(regs: &mut PtRegs, how: Restart) {
 pub fn deliver_pending(regs: &mut PtRegs, in_syscall: bool) {
     let task = task::current();
     while let Some((signal, info)) = task.signals.dequeue(&task.process.signals) {
-        let Some((signal, info)) = crate::ptrace::signal_delivery_stop(task, signal, info) else {
+        let Some((signal, info)) = crate::ptrace::signal_delivery_stop(task, regs, signal, info) else {
             continue; // the tracer suppressed it
         };
         let action = task.process.signals.action(signal);

@@ -7,7 +7,9 @@ mod deliver;
 mod frame;
 mod state;
 
-pub use deliver::{ERESTARTNOHAND, ERESTARTSYS, deliver_pending, sent_by_process, set_altstack};
+pub use deliver::{
+    ERESTARTNOHAND, ERESTARTSYS, deliver_pending, is_restart_code, sent_by_process, set_altstack,
+};
 pub use frame::{StackT, describe_altstack, sigreturn};
 pub use state::{
     Action, AltStack, Handler, Info, ProcessSignals, SA_ONSTACK, SA_RESTORER, SigSet,

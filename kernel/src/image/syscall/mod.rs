@@ -95,7 +95,8 @@ const PERSISTENT: WorkFlags = WorkFlags::FRAME_MODIFIED.union(WorkFlags::SYSCALL
 pub fn run_exit_work(regs: &mut PtRegs, from: ExitFrom) {
     SLOW_EXITS.inc();
     let task = task::current();
-    let mut settle_syscall = from == ExitFrom::Syscall;
+    // An interrupted syscall's restart code must be settled even if no signal is left.
+    let mut settle_syscall = from == ExitFrom::Syscall && crate::signal::is_restart_code(regs);
     loop {
         x86_64::instructions::interrupts::enable();
         let work = task.work.take(WorkFlags::all() - PERSISTENT);
@@ -114,7 +115,9 @@ pub fn run_exit_work(regs: &mut PtRegs, from: ExitFrom) {
             break;
         }
     }
-    task.work.take(WorkFlags::FRAME_MODIFIED);
+    if task.work.get().contains(WorkFlags::FRAME_MODIFIED) {
+        task.work.take(WorkFlags::FRAME_MODIFIED); // a signal frame: this return checks it
+    }
     arm_forced_slow_path(&task.work);
 }
 /// The bench's floor entry: the least a SYSCALL/SYSRET round trip can execute.
