@@ -47,20 +47,23 @@ impl SyscallKernel for TestKernel {
     }
 
     fn entry_work(regs: &mut PtRegs) -> bool {
-        ENTRY_WORK_CALLS.fetch_add(1, Ordering::Relaxed);
+        ENTRY_WORK_CALLS.with(|cell| cell.fetch_add(1, Ordering::Relaxed));
         let complete = regs.rsp != 0 && regs.rcx == regs.rip && regs.cs == USER_CS;
-        ENTRY_WORK_SAW_COMPLETE_FRAME.store(u64::from(complete), Ordering::Relaxed);
-        if REDIRECT_TO_MIX.load(Ordering::Relaxed) != 0 && regs.orig_rax == 0 {
+        ENTRY_WORK_SAW_COMPLETE_FRAME
+            .with(|cell| cell.store(u64::from(complete), Ordering::Relaxed));
+        if REDIRECT_TO_MIX.with(|cell| cell.load(Ordering::Relaxed)) != 0 && regs.orig_rax == 0 {
             regs.orig_rax = 1; // a tracer changing the call at its syscall-entry stop
         }
         true
     }
 }
 
-/// What the syscall-entry work saw and does.
-static ENTRY_WORK_CALLS: AtomicU64 = AtomicU64::new(0);
-static ENTRY_WORK_SAW_COMPLETE_FRAME: AtomicU64 = AtomicU64::new(0);
-static REDIRECT_TO_MIX: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// What the syscall-entry work saw and does, per test thread (the tests run at once).
+    static ENTRY_WORK_CALLS: AtomicU64 = const { AtomicU64::new(0) };
+    static ENTRY_WORK_SAW_COMPLETE_FRAME: AtomicU64 = const { AtomicU64::new(0) };
+    static REDIRECT_TO_MIX: AtomicU64 = const { AtomicU64::new(0) };
+}
 
 thread_local! {
     static WORK: &'static ThreadWork = Box::leak(Box::new(ThreadWork::new()));
@@ -297,25 +300,28 @@ fn run_all_checks(entry: unsafe extern "C" fn() -> !, lazy: bool) {
     // number from the frame; the registers come back as from the fast path.
     // SAFETY: 0 is below any table's length.
     unsafe { topframe_entry::set_dispatch_limit(0) };
-    ENTRY_WORK_CALLS.store(0, Ordering::Relaxed);
+    ENTRY_WORK_CALLS.with(|cell| cell.store(0, Ordering::Relaxed));
     check_preserved(entry, 0, |_| 42);
     check_preserved(entry, 2, |_| (-38i64) as u64);
     assert_eq!(
-        ENTRY_WORK_CALLS.load(Ordering::Relaxed),
+        ENTRY_WORK_CALLS.with(|cell| cell.load(Ordering::Relaxed)),
         2 * patterns().len() as u64
     );
-    assert_eq!(ENTRY_WORK_SAW_COMPLETE_FRAME.load(Ordering::Relaxed), 1);
-    REDIRECT_TO_MIX.store(1, Ordering::Relaxed);
+    assert_eq!(
+        ENTRY_WORK_SAW_COMPLETE_FRAME.with(|cell| cell.load(Ordering::Relaxed)),
+        1
+    );
+    REDIRECT_TO_MIX.with(|cell| cell.store(1, Ordering::Relaxed));
     check_preserved(entry, 0, |r| {
         mix(r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) as u64
     });
-    REDIRECT_TO_MIX.store(0, Ordering::Relaxed);
+    REDIRECT_TO_MIX.with(|cell| cell.store(0, Ordering::Relaxed));
     // SAFETY: the table's length.
     unsafe { topframe_entry::set_dispatch_limit(TABLE.len() as u32) };
-    ENTRY_WORK_CALLS.store(0, Ordering::Relaxed);
+    ENTRY_WORK_CALLS.with(|cell| cell.store(0, Ordering::Relaxed));
     check_preserved(entry, 0, |_| 42);
     assert_eq!(
-        ENTRY_WORK_CALLS.load(Ordering::Relaxed),
+        ENTRY_WORK_CALLS.with(|cell| cell.load(Ordering::Relaxed)),
         0,
         "no entry work at the full limit"
     );

@@ -202,10 +202,7 @@ pub fn signal_delivery_stop(
             other,
             Info {
                 code: SI_USER,
-                pid: task
-                    .process
-                    .parent_pid
-                    .load(Ordering::Relaxed),
+                pid: task.process.parent_pid.load(Ordering::Relaxed),
                 ..Info::default()
             },
         )),
@@ -308,10 +305,7 @@ fn trace_me() -> i64 {
     if state.tracer.is_some() {
         return -EPERM;
     }
-    let parent = task
-        .process
-        .parent_pid
-        .load(Ordering::Relaxed);
+    let parent = task.process.parent_pid.load(Ordering::Relaxed);
     if parent == 0 {
         return -EPERM; // the kernel does not trace its programs
     }
@@ -469,8 +463,7 @@ fn resume(tracee: &Arc<Task>, request: u64, data: u64) -> Result<(), i64> {
 fn user_regs(tracee: &Task) -> [u64; USER_REGS_WORDS] {
     // SAFETY: only called from `request_on_tracee`, which checked the stop and the tracer.
     let r = unsafe { tracee_frame(tracee) };
-    let load =
-        |base: &core::sync::atomic::AtomicU64| base.load(Ordering::Relaxed);
+    let load = |base: &core::sync::atomic::AtomicU64| base.load(Ordering::Relaxed);
     [
         r.r15,
         r.r14,

@@ -60,7 +60,8 @@ fn settle_syscall(regs: &mut PtRegs, how: Restart) {
 pub fn deliver_pending(regs: &mut PtRegs, in_syscall: bool) {
     let task = task::current();
     while let Some((signal, info)) = task.signals.dequeue(&task.process.signals) {
-        let Some((signal, info)) = crate::ptrace::signal_delivery_stop(task, regs, signal, info) else {
+        let Some((signal, info)) = crate::ptrace::signal_delivery_stop(task, regs, signal, info)
+        else {
             continue; // the tracer suppressed it
         };
         let action = task.process.signals.action(signal);
