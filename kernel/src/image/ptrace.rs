@@ -102,14 +102,7 @@ pub struct Trace {
 impl Trace {
     pub fn new() -> Trace {
         Trace {
-            state: IrqSafeLock::new(TraceState {
-                tracer: None,
-                options: 0,
-                stop: None,
-                reported: false,
-                resume: None,
-                forced_trap_flag: false,
-            }),
+            state: IrqSafeLock::new(TraceState::default()),
             syscall_stops: AtomicBool::new(false),
         }
     }

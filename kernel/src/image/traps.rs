@@ -2,8 +2,8 @@
 //! calls with the saved registers.
 
 use crate::signal::{
-    self, BUS_ADRALN, FPE_INTDIV, Handler, ILL_ILLOPN, Info, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL,
-    SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TRAP_BRKPT, TRAP_TRACE, TrapInfo,
+    self, BUS_ADRALN, FPE_INTDIV, ILL_ILLOPN, Info, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS,
+    SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TRAP_BRKPT, TRAP_TRACE, TrapInfo,
 };
 use crate::syscall::ExitFrom;
 use crate::task;
@@ -199,12 +199,7 @@ fn user_exception(regs: &PtRegs, vector: u8) {
     if vector == DEBUG {
         clear_debug_status();
     }
-    let task = task::current();
-    let handled = matches!(
-        task.process.signals.action(signal).handler,
-        Handler::Function(_)
-    ) && !task.signals.blocks(signal);
-    if !handled && !crate::ptrace::is_traced(task) {
+    if !signal::fault_is_caught(signal) {
         kill_current(regs, vector, signal)
     }
     let trap = TrapInfo {
@@ -281,12 +276,7 @@ fn iretq_fault_to_user(regs: &mut PtRegs, vector: u8) {
         ss,
         ..*regs
     };
-    let task = task::current();
-    let handled = matches!(
-        task.process.signals.action(SIGSEGV).handler,
-        Handler::Function(_)
-    ) && !task.signals.blocks(SIGSEGV);
-    if !handled && !crate::ptrace::is_traced(task) {
+    if !signal::fault_is_caught(SIGSEGV) {
         kill_current(regs, vector, SIGSEGV);
     }
     let info = Info {

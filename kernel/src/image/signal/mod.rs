@@ -120,6 +120,17 @@ fn kill_process(process: &Arc<Process>) {
     task::begin_kill(process, SIGKILL);
 }
 
+/// True when a fault's `signal` would reach the running thread's handler (installed,
+/// not blocked) or its tracer; otherwise the fault kills at once.
+pub fn fault_is_caught(signal: u8) -> bool {
+    let task = task::current();
+    let handled = matches!(
+        task.process.signals.action(signal).handler,
+        Handler::Function(_)
+    ) && !task.signals.blocks(signal);
+    handled || crate::ptrace::is_traced(task)
+}
+
 /// A fault the running thread caused: the signal is forced (unblocked and, if ignored or
 /// blocked, reset to its default action, as Linux's force_sig), with the fault's details
 /// for the handler's sigcontext.
