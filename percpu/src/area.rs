@@ -22,6 +22,12 @@ pub const AREA_ALIGN: usize = align_of::<CachePadded<u8>>();
 
 /// [`cpu_id`] before any area is installed (the template's value, which is what a thread
 /// whose GS base is still 0 reads).
+///
+/// ```
+/// // A new thread of a process that never set GS has a GS base of 0: it reads the template.
+/// let cpu = std::thread::spawn(topframe_percpu::cpu_id).join().unwrap();
+/// assert_eq!(cpu, topframe_percpu::NO_CPU);
+/// ```
 pub const NO_CPU: usize = usize::MAX;
 
 unsafe extern "C" {
@@ -77,6 +83,19 @@ static CPU_BLOCK: PerCpu<CpuBlock, CpuBlockMarker> = {
 static AREAS: [AtomicPtr<u8>; MAX_CPUS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CPUS];
 
 /// Size and alignment of one CPU's area: the template's size, aligned to [`AREA_ALIGN`].
+///
+/// The same for every CPU and for the whole run (the template is fixed at link time), and
+/// never zero-sized (this crate's own block is in every area). Pass it to the allocator
+/// that gives [`init_area`] its memory.
+///
+/// ```
+/// use topframe_percpu::{AREA_ALIGN, area_layout};
+///
+/// let layout = area_layout();
+/// assert_eq!(layout.align(), AREA_ALIGN);
+/// assert!(layout.size() >= AREA_ALIGN);
+/// assert_eq!(layout.size() % AREA_ALIGN, 0);
+/// ```
 pub fn area_layout() -> Layout {
     Layout::from_size_align(template_size(), AREA_ALIGN)
         .expect("the per-CPU template is smaller than isize::MAX")
@@ -89,7 +108,10 @@ pub fn area_layout() -> Layout {
 /// Copies the template into `area`, writes this crate's block in it (`cpu` for
 /// [`cpu_id`], the offset for [`PerCpu::get`]) and publishes `area` in the table that
 /// [`PerCpu::remote`] reads. Load the result into the GS base with `load_gs_base` (kernel)
-/// or `set_thread_gs_base` (Linux host) on the CPU (thread) that is `cpu`.
+/// or `set_thread_gs_base` (Linux host) on the CPU (thread) that is `cpu`. This function
+/// itself may run on any CPU (e.g. the boot CPU preparing an AP's area); from its return
+/// on, [`online_cpus`] lists `cpu` and [`PerCpu::remote`] reaches the new copy. The area
+/// starts as a copy of the template *as it is now*.
 ///
 /// In a kernel, put areas below the kernel image (e.g. in the direct map): then every GS
 /// base is negative as a signed number, which keeps "negative GS base means kernel GS" a
@@ -109,6 +131,37 @@ pub fn area_layout() -> Layout {
 ///
 /// If `cpu >= MAX_CPUS`, if `area` is null, misaligned or overlaps the template, or if the
 /// template section does not start [`AREA_ALIGN`]-aligned (a linker-script mistake).
+///
+/// # Example
+///
+/// What `install_on_current_thread` does on a Linux host; a kernel passes the result to
+/// `load_gs_base` on the CPU itself instead (see the [crate docs](crate#integrating-into-a-kernel)).
+///
+/// ```
+/// use topframe_percpu::{area_layout, cpu_id, init_area, online_cpus, per_cpu};
+///
+/// per_cpu! {
+///     static COUNTER: u32 = 7;
+/// }
+///
+/// let layout = area_layout();
+/// // SAFETY: the layout is not zero-sized.
+/// let area = unsafe { std::alloc::alloc(layout) }; // never freed
+/// assert!(!area.is_null());
+/// // SAFETY: `area` is a fresh allocation of `area_layout()`, used for nothing else, for ever.
+/// let base = unsafe { init_area(5, area) };
+///
+/// // CPU 5 is reachable from everywhere now, through the table of areas.
+/// assert!(online_cpus().any(|cpu| cpu == 5));
+/// assert_eq!(COUNTER.remote_read(5), Some(7));
+///
+/// // Become CPU 5 (a kernel: `load_gs_base(base)` on CPU 5).
+/// // SAFETY: `base` comes from `init_area` for an area only this thread uses.
+/// unsafe { topframe_percpu::set_thread_gs_base(base) }.expect("arch_prctl");
+/// assert_eq!(cpu_id(), 5);
+/// COUNTER.inc();
+/// assert_eq!(COUNTER.remote_read(5), Some(8));
+/// ```
 pub unsafe fn init_area(cpu: usize, area: *mut u8) -> u64 {
     let layout = area_layout();
     let template = template_start();
@@ -163,7 +216,24 @@ pub unsafe fn init_area(cpu: usize, area: *mut u8) -> u64 {
 
 /// This CPU's number, from its area: one `mov reg, gs:[rip + ...]`.
 ///
-/// [`NO_CPU`] on a CPU (thread) whose GS base was never loaded.
+/// The `cpu` given to [`init_area`] for the area the GS base points at; [`NO_CPU`] on a
+/// CPU (thread) whose GS base was never loaded. Safe to call anywhere, interrupt handlers
+/// included; in preemptible code the answer may be stale by the time it is used.
+///
+/// ```
+/// use topframe_percpu::{cpu_id, install_on_current_thread};
+///
+/// let threads: Vec<_> = (0..4)
+///     .map(|cpu| {
+///         std::thread::spawn(move || {
+///             install_on_current_thread(cpu).expect("arch_prctl");
+///             cpu_id()
+///         })
+///     })
+///     .collect();
+/// let cpus: Vec<usize> = threads.into_iter().map(|thread| thread.join().unwrap()).collect();
+/// assert_eq!(cpus, [0, 1, 2, 3]);
+/// ```
 #[inline(always)]
 pub fn cpu_id() -> usize {
     let cpu: usize;
@@ -211,7 +281,15 @@ pub(crate) fn remote_copy(in_template: *const u8, cpu: usize) -> Option<*mut u8>
     Some(area.wrapping_add(in_template.addr() - template_start().addr()))
 }
 
-/// The CPU numbers that have an area, in increasing order.
+/// The CPU numbers that have an area, in increasing order (each one since its
+/// [`init_area`]; areas are never removed). "Online" means "has an area": the kernel
+/// decides whether such a CPU runs yet.
+///
+/// ```
+/// topframe_percpu::install_on_current_thread(2).expect("arch_prctl");
+/// assert!(topframe_percpu::online_cpus().any(|cpu| cpu == 2));
+/// assert!(topframe_percpu::online_cpus().all(|cpu| cpu < topframe_percpu::MAX_CPUS));
+/// ```
 pub fn online_cpus() -> impl Iterator<Item = usize> {
     AREAS
         .iter()

@@ -5,7 +5,9 @@
 /// of the executing CPU, at CPL 0.
 ///
 /// While the CPU runs user code its kernel base sits in IA32_KERNEL_GS_BASE; SWAPGS on
-/// every entry from and exit to user mode exchanges the two.
+/// every entry from and exit to user mode exchanges the two (the kernel's entry code does
+/// that, not this crate). Loading a GS segment selector afterwards replaces the base, so
+/// load segment registers first.
 ///
 /// # Safety
 ///
@@ -16,6 +18,15 @@
 /// # Panics
 ///
 /// If `base` is not canonical (areas and the template far apart).
+///
+/// # Example
+///
+/// ```ignore
+/// // Not a host doctest: this function exists only for `target_os = "none"` and `wrmsr`
+/// // needs CPL 0. On CPU `cpu`, after loading its segment registers:
+/// // SAFETY: `area` fits `area_layout()` and is CPU `cpu`'s for ever; this runs on `cpu`.
+/// unsafe { topframe_percpu::load_gs_base(topframe_percpu::init_area(cpu, area)) };
+/// ```
 #[cfg(target_os = "none")]
 pub unsafe fn load_gs_base(base: u64) {
     x86_64::registers::model_specific::GsBase::write(x86_64::VirtAddr::new(base));
@@ -38,6 +49,11 @@ mod host {
 
     /// `arch_prctl(ARCH_SET_GS)` failed; holds the Linux errno (e.g. `EPERM` = 1 for a base
     /// in the kernel half, which a negative `area - template` would be).
+    ///
+    /// ```
+    /// let error = topframe_percpu::ArchPrctlError { errno: 1 };
+    /// assert_eq!(error.to_string(), "arch_prctl(ARCH_SET_GS) failed with errno 1");
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct ArchPrctlError {
         /// The Linux error number.
@@ -64,6 +80,15 @@ mod host {
     /// thread play that CPU for every per-CPU accessor (another thread may play the same
     /// CPU with its own area, but not with this one: single-instruction accessors are only
     /// atomic against one thread).
+    ///
+    /// # Errors
+    ///
+    /// The errno of a failed `arch_prctl`: `EPERM` when `base` is not a user-space address
+    /// (an area below the template in memory gives a negative base).
+    ///
+    /// # Example
+    ///
+    /// See [`init_area`](crate::init_area#example).
     pub unsafe fn set_thread_gs_base(base: u64) -> Result<(), ArchPrctlError> {
         let result: i64;
         // SAFETY: `arch_prctl(ARCH_SET_GS)` changes only this thread's GS base; the caller
@@ -97,9 +122,35 @@ mod host {
     /// number) gives a fresh area; earlier areas stay allocated, so every reference into
     /// them stays valid.
     ///
+    /// # Errors
+    ///
+    /// As [`set_thread_gs_base`]: `EPERM` if the allocator placed the area below the
+    /// executable's template (its base would be negative, a kernel-half address).
+    ///
     /// # Panics
     ///
-    /// If `cpu >= MAX_CPUS` (see [`init_area`](crate::init_area)).
+    /// If `cpu >= MAX_CPUS` (see [`init_area`](crate::init_area)), or if the allocation
+    /// fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// topframe_percpu::per_cpu! {
+    ///     static EVENTS: u64 = 0;
+    /// }
+    /// std::thread::scope(|scope| {
+    ///     for cpu in 0..4 {
+    ///         scope.spawn(move || {
+    ///             topframe_percpu::install_on_current_thread(cpu).expect("arch_prctl");
+    ///             for _ in 0..=cpu {
+    ///                 EVENTS.inc(); // this thread's copy only
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// let per_cpu: Vec<_> = (0..4).map(|cpu| EVENTS.remote_read(cpu).unwrap()).collect();
+    /// assert_eq!(per_cpu, [1, 2, 3, 4]);
+    /// ```
     pub fn install_on_current_thread(cpu: usize) -> Result<(), ArchPrctlError> {
         extern crate alloc;
 

@@ -33,7 +33,20 @@
 /// single-instruction accessors of [`PerCpu`](crate::PerCpu) (`read`, `write`, `add`, ...).
 /// Any other type (a type alias of `u64` and `core::primitive::u64` included) gets
 /// references, [`PerCpu::get`](crate::PerCpu::get) and
-/// [`PerCpu::remote`](crate::PerCpu::remote), when it is `Sync`.
+/// [`PerCpu::remote`](crate::PerCpu::remote), when it is `Sync`:
+///
+/// ```compile_fail
+/// type Count = u64;
+/// topframe_percpu::per_cpu! {
+///     static COUNT: Count = 0;
+/// }
+/// COUNT.inc(); // error: `Count` is not written as `u64`, so COUNT is reached by reference
+/// ```
+///
+/// **Generated items.** For each variable, in the scope of the invocation: the static
+/// `NAME: PerCpu<T, NAME>`, a hidden uninhabited `enum NAME {}` (so no other type or
+/// module called `NAME` may be in the same scope), and an `unsafe impl` of a hidden trait
+/// for that enum. The macro may be invoked several times per module and in any crate.
 ///
 /// **Assembly.** `NAME` is a plain static, so hand-written assembly anywhere reaches this
 /// CPU's copy with a `sym` operand, one instruction, at any field offset:

@@ -29,6 +29,33 @@ impl CpuPinned {
     /// References from [`PerCpu::get`](crate::PerCpu::get) stay valid memory even if this
     /// is broken (areas live forever and the value is `Sync`); what breaks is the promise
     /// that they are the running CPU's, on which kernel code builds its own reasoning.
+    ///
+    /// # Example
+    ///
+    /// A kernel wraps this in its own guard, lending the token out by reference so that it
+    /// cannot outlive the guard (the token is neither `Send`, `Sync` nor `Clone`):
+    ///
+    /// ```
+    /// use topframe_percpu::CpuPinned;
+    ///
+    /// /// Runs `f` pinned to this CPU. (A kernel disables preemption or interrupts here.)
+    /// fn with_cpu_pinned<R>(f: impl FnOnce(&CpuPinned) -> R) -> R {
+    ///     // disable preemption ...
+    ///     // SAFETY: nothing moves this thread to another CPU or changes its GS base until
+    ///     // the token is dropped at the end of this function (host: a thread is a CPU).
+    ///     let pinned = unsafe { CpuPinned::new_unchecked() };
+    ///     let result = f(&pinned);
+    ///     drop(pinned);
+    ///     // ... enable preemption
+    ///     result
+    /// }
+    ///
+    /// topframe_percpu::per_cpu! {
+    ///     static SCRATCH: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    /// }
+    /// topframe_percpu::install_on_current_thread(0).expect("arch_prctl");
+    /// with_cpu_pinned(|pinned| SCRATCH.get(pinned).store(1, core::sync::atomic::Ordering::Relaxed));
+    /// ```
     #[inline(always)]
     pub const unsafe fn new_unchecked() -> Self {
         Self {
@@ -42,6 +69,14 @@ impl CpuPinned {
 ///
 /// Only on bare metal (`target_os = "none"`), where the caller runs at CPL 0. The kernel
 /// must not switch tasks away inside `f` (blocking with interrupts disabled is a bug).
+///
+/// ```ignore
+/// // Not a host doctest: this function exists only for `target_os = "none"` and executes
+/// // `cli`/`sti`, which need CPL 0.
+/// topframe_percpu::with_interrupts_disabled(|pinned| {
+///     RUN_QUEUE.get(pinned).lock().push(task);
+/// });
+/// ```
 #[cfg(target_os = "none")]
 pub fn with_interrupts_disabled<R>(f: impl FnOnce(&CpuPinned) -> R) -> R {
     x86_64::instructions::interrupts::without_interrupts(|| {

@@ -31,6 +31,7 @@ mod sealed {
 /// `*const T` and `*mut T` (thin pointers).
 ///
 /// Sealed: the accessors rely on the size and the bit representation of exactly these types.
+/// Its methods are hidden: the trait only bounds [`PerCpu`](crate::PerCpu)'s accessors.
 pub trait Scalar: Copy + sealed::Sealed {
     /// Operand width of this type.
     #[doc(hidden)]
@@ -52,6 +53,14 @@ pub trait Scalar: Copy + sealed::Sealed {
 
 /// A [`Scalar`] integer type: the one that arithmetic and bitwise accessors (`add`, `sub`,
 /// `inc`, `dec`, `fetch_add`, `and`, `or`) accept. Arithmetic wraps, like the instructions.
+/// The integer types of [`Scalar`], i.e. all but `bool` and pointers; sealed too.
+///
+/// ```compile_fail
+/// topframe_percpu::per_cpu! {
+///     static FLAG: bool = false;
+/// }
+/// FLAG.inc(); // error: `bool` is a `Scalar` but not an `Integer`
+/// ```
 pub trait Integer: Scalar {}
 
 /// Implements [`Scalar`] and [`Integer`] for an integer type `$int` whose unsigned

@@ -27,6 +27,28 @@ use crate::scalar::{Integer, Scalar, Width};
 ///
 /// The kinds exclude each other on purpose: a `&u64` promises that the `u64` does not change
 /// while the reference lives, which a concurrent `add` from an interrupt handler would break.
+///
+/// Not constructible outside [`per_cpu!`](macro@crate::per_cpu) (its constructor is hidden
+/// and `unsafe`), and `Sync` whatever `T` is: see each accessor for what it requires.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use topframe_percpu::{CpuPinned, per_cpu};
+///
+/// per_cpu! {
+///     static TICKS: u64 = 0;                       // a scalar
+///     static IRQS: AtomicU32 = AtomicU32::new(0);  // by reference
+/// }
+///
+/// topframe_percpu::install_on_current_thread(0).expect("arch_prctl");
+/// TICKS.inc();
+/// assert_eq!(TICKS.read(), 1);
+///
+/// // SAFETY: this thread plays CPU 0 for its whole life and never changes its GS base.
+/// let pinned = unsafe { CpuPinned::new_unchecked() };
+/// IRQS.get(&pinned).fetch_add(1, Ordering::Relaxed);
+/// assert_eq!(IRQS.remote(0).unwrap().load(Ordering::Relaxed), 1);
+/// ```
 #[repr(transparent)]
 pub struct PerCpu<T, M> {
     /// The template value: only ever copied into areas (see [`crate::init_area`]).
@@ -73,6 +95,19 @@ impl<T, M> PerCpu<T, M> {
 
 impl<T: Scalar, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
     /// This CPU's value: `mov reg, gs:[rip + VAR]`.
+    ///
+    /// On a CPU (thread) whose GS base was never loaded, the template's value.
+    ///
+    /// ```
+    /// topframe_percpu::per_cpu! {
+    ///     static NESTING: u8 = 0;
+    /// }
+    /// topframe_percpu::install_on_current_thread(0).expect("arch_prctl");
+    /// NESTING.write(3);
+    /// assert_eq!(NESTING.read(), 3);
+    /// assert_eq!(NESTING.replace(0), 3);
+    /// assert_eq!(NESTING.read(), 0);
+    /// ```
     #[inline(always)]
     pub fn read(&self) -> T {
         // SAFETY: the bits are loaded from this CPU's copy of a `T`.
@@ -101,6 +136,16 @@ impl<T: Scalar, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
     /// Success is decided by comparing the returned previous value with `current`, which is
     /// exactly the instruction's own test; a caller that only needs the previous value pays
     /// nothing for it.
+    ///
+    /// ```
+    /// topframe_percpu::per_cpu! {
+    ///     static OWNER: usize = 0;
+    /// }
+    /// topframe_percpu::install_on_current_thread(0).expect("arch_prctl");
+    /// assert_eq!(OWNER.compare_exchange(0, 42), Ok(0));
+    /// assert_eq!(OWNER.compare_exchange(0, 7), Err(42));
+    /// assert_eq!(OWNER.read(), 42);
+    /// ```
     #[inline(always)]
     pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
         let current_bits = current.to_bits();
@@ -115,8 +160,22 @@ impl<T: Scalar, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
     }
 
     /// `cpu`'s value, read through the per-CPU offset table (not through GS), or `None` if
-    /// `cpu` has no area. A plain aligned load, so never torn, but `cpu` may change it at
-    /// any moment.
+    /// `cpu` has no area (or is not below [`MAX_CPUS`](crate::MAX_CPUS)). A plain aligned
+    /// load, so never torn, but `cpu` may change it at any moment. There is no remote
+    /// write: a scalar is written by its own CPU only.
+    ///
+    /// ```
+    /// topframe_percpu::per_cpu! {
+    ///     static SYSCALLS: u64 = 0;
+    /// }
+    /// let cpu_1 = std::thread::spawn(|| {
+    ///     topframe_percpu::install_on_current_thread(1).expect("arch_prctl");
+    ///     SYSCALLS.add(5);
+    /// });
+    /// cpu_1.join().unwrap();
+    /// assert_eq!(SYSCALLS.remote_read(1), Some(5));
+    /// assert_eq!(SYSCALLS.remote_read(200), None); // no area for CPU 200
+    /// ```
     pub fn remote_read(&'static self, cpu: usize) -> Option<T> {
         let copy = self.remote_copy(cpu)?;
         // Each `from_ptr` is sound because `copy` is `cpu`'s copy of a `T` of this width,
@@ -177,6 +236,15 @@ impl<T: Integer, M: ScalarSymbol<Value = T>> PerCpu<T, M> {
 
     /// Adds to this CPU's value, wrapping, and returns the previous value:
     /// `xadd gs:[rip + VAR], reg` (not locked).
+    ///
+    /// ```
+    /// topframe_percpu::per_cpu! {
+    ///     static NEXT_ID: u32 = u32::MAX;
+    /// }
+    /// topframe_percpu::install_on_current_thread(0).expect("arch_prctl");
+    /// assert_eq!(NEXT_ID.fetch_add(2), u32::MAX);
+    /// assert_eq!(NEXT_ID.read(), 1); // wrapped
+    /// ```
     #[inline(always)]
     pub fn fetch_add(&self, value: T) -> T {
         // SAFETY: the bits are the previous content of this CPU's copy of a `T`.
@@ -209,6 +277,25 @@ impl<T: Sync, M: SharedSymbol> PerCpu<T, M> {
     ///
     /// If this CPU (thread) has no area yet, i.e. its GS base is still 0: the template
     /// itself is never handed out, since every later area starts as a copy of it.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU64, Ordering};
+    /// use topframe_percpu::CpuPinned;
+    ///
+    /// pub struct Stats {
+    ///     pub page_faults: AtomicU64,
+    /// }
+    /// topframe_percpu::per_cpu! {
+    ///     static STATS: Stats = Stats { page_faults: AtomicU64::new(0) };
+    /// }
+    ///
+    /// topframe_percpu::install_on_current_thread(0).expect("arch_prctl");
+    /// // A kernel makes the token inside its own guard (interrupts or preemption off).
+    /// // SAFETY: this thread plays CPU 0 for its whole life and never changes its GS base.
+    /// let pinned = unsafe { CpuPinned::new_unchecked() };
+    /// let stats: &Stats = STATS.get(&pinned);
+    /// stats.page_faults.fetch_add(1, Ordering::Relaxed);
+    /// ```
     #[inline(always)]
     pub fn get<'a>(&'static self, pinned: &'a CpuPinned) -> &'a T {
         let _ = pinned;
@@ -226,6 +313,33 @@ impl<T: Sync, M: SharedSymbol> PerCpu<T, M> {
 
     /// `cpu`'s copy, reached through the per-CPU offset table (not through GS), or `None`
     /// if `cpu` is not below [`MAX_CPUS`](crate::MAX_CPUS) or has no area yet.
+    ///
+    /// Needs no pinning: the reference names `cpu`'s copy whichever CPU uses it, and lives
+    /// for ever (areas are never freed). `cpu` itself and its interrupt handlers may use the
+    /// same copy meanwhile, which is why `T: Sync`.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// topframe_percpu::per_cpu! {
+    ///     /// Set by other CPUs, tested by this one.
+    ///     static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+    /// }
+    ///
+    /// let cpu_3 = std::thread::spawn(|| {
+    ///     topframe_percpu::install_on_current_thread(3).expect("arch_prctl");
+    ///     // SAFETY: this thread plays CPU 3 for its whole life.
+    ///     let pinned = unsafe { topframe_percpu::CpuPinned::new_unchecked() };
+    ///     while !STOP_REQUESTED.get(&pinned).load(Ordering::Acquire) {
+    ///         std::thread::yield_now();
+    ///     }
+    /// });
+    /// while STOP_REQUESTED.remote(3).is_none() {
+    ///     std::thread::yield_now(); // until CPU 3 has its area
+    /// }
+    /// STOP_REQUESTED.remote(3).unwrap().store(true, Ordering::Release);
+    /// cpu_3.join().unwrap();
+    /// ```
     pub fn remote(&'static self, cpu: usize) -> Option<&'static T> {
         let copy = self.remote_copy(cpu)?;
         // SAFETY: `copy` is this variable's place in `cpu`'s area, which holds a valid `T`

@@ -4,62 +4,125 @@
 //! masks respected everywhere, and wait queues. Plain `no_std` Rust (with `alloc`), tested
 //! on the host with threads emulating CPUs.
 //!
-//! # What the kernel provides
+//! The crate decides *which task runs where and when*. Everything that touches the machine
+//! stays in the kernel: the context switch, the need-resched flag, reschedule IPIs, timers,
+//! `hlt`. Scheduler calls return what the kernel must do ([`Reschedule`], [`Placement`],
+//! [`SwitchFinished`]). This page is the contract between the two.
 //!
-//! - A task type embedding a [`SchedEntity`] and implementing [`Schedulable`]; the
-//!   scheduler holds tasks through a cloneable handle, `Arc<Task>` ([`TaskHandle`]).
-//! - A [`lock_api::RawMutex`] for the entities, run queues and wait queues. In a kernel it
-//!   must keep interrupts off while held (interrupt handlers wake tasks), and may save and
-//!   restore the interrupt flag in itself: this crate releases its locks in the reverse of
-//!   the order it takes them.
-//! - The run queues' storage, through [`RunQueues`]: a per-CPU static of [`RunQueue`]
-//!   (`RunQueue::new` is `const`) reached with the per-CPU crate's `remote(cpu)`, or a
-//!   [`PaddedRunQueues`] array. The CPUs that have a queue are the online ones.
-//! - A monotonic nanosecond clock per CPU for [`Scheduler::pick_next`],
-//!   [`Scheduler::tick`] and [`Scheduler::yield_current`] (only differences between two
-//!   readings on the same CPU matter).
-//! - The context switch itself, the need-resched flag, reschedule IPIs and `hlt`.
+//! # What the kernel implements
+//!
+//! | what | how |
+//! |---|---|
+//! | its task type | embeds a [`SchedEntity`] and implements [`Schedulable`]: one associated type (the raw mutex) and one method returning the entity |
+//! | a task handle | any cheap `Clone + Deref<Target = Task>` pointer, usually `Arc<Task>`; [`TaskHandle`] is implemented for every such type, nothing to write. Cloning it must not allocate (wake-ups in interrupt handlers clone handles) |
+//! | a lock | a [`lock_api::RawMutex`], [`Schedulable::RawMutex`], for the entities, run queues and wait queues. In a kernel it must keep interrupts off on the holding CPU while held (interrupt handlers wake tasks), and may save and restore the interrupt flag in itself: this crate releases its locks in the reverse of the order it takes them |
+//! | run-queue storage | nothing, with [`PaddedRunQueues`] (one heap array); or a [`RunQueues`] impl over the kernel's per-CPU data (a per-CPU static of [`RunQueue`], whose `new` is `const`; see [below](#run-queues-in-per-cpu-data)) |
+//! | a clock | a monotonic nanosecond clock per CPU, read by the kernel and passed to [`Scheduler::pick_next`], [`Scheduler::tick`] and [`Scheduler::yield_current`] (only differences between two readings on the same CPU matter) |
+//!
+//! There is no callback trait: the scheduler never calls into the kernel, apart from the
+//! raw mutex, `Deref`/`Clone`/`Drop` of handles and the global allocator.
+//!
+//! # What the kernel does itself
+//!
+//! - The context switch (registers, stack, address space, FPU state) and its own record
+//!   of each CPU's current task: the scheduler keeps a handle to each CPU's running task
+//!   until it stops running there, so a raw pointer from it stays valid that long.
+//! - The need-resched flag (per task or per CPU) and the preemption points that test it
+//!   (return to user mode, explicit reschedule points).
+//! - The reschedule IPI: its handler only sets need-resched (an idle CPU leaves `hlt` and
+//!   picks again anyway).
+//! - The timer: when to call [`Scheduler::tick`] and [`Scheduler::balance`] (e.g. a
+//!   periodic tick, or a tickless scheme that ticks only while tasks wait).
+//! - Creating and freeing tasks: [`Scheduler::finish_switch`] hands the last scheduler
+//!   handle of an exited task back for the kernel to drop.
 //!
 //! # How the kernel drives it
 //!
-//! | kernel event | call |
-//! |---|---|
-//! | task created (`clone`, `fork`) | [`SchedEntity::forked_from`], then [`Scheduler::add_task`] |
-//! | timer tick | [`Scheduler::tick`]: true means set need-resched; every few ticks [`Scheduler::balance`] |
-//! | `schedule()` (need-resched at a preemption point, blocking, yielding, idle) | [`Scheduler::pick_next`], switch, [`Scheduler::finish_switch`] |
-//! | `sched_yield` | [`Scheduler::yield_current`], then `schedule()` |
-//! | blocking | [`WaitQueue::prepare_to_wait`] (or [`Scheduler::prepare_to_block`]), re-check, `schedule()`, [`WaitQueue::finish_wait`] |
-//! | waking | [`WaitQueue::wake_one`] / [`WaitQueue::wake_all`], then [`Scheduler::wake`] for each |
-//! | exit | [`Scheduler::prepare_to_exit`], then `schedule()`; [`Scheduler::finish_switch`] hands the task back |
-//! | `sched_setaffinity`, `setpriority` | [`Scheduler::set_affinity`], [`Scheduler::set_nice`] |
-//! | per-CPU table | [`Scheduler::cpu_stats`] |
+//! `cpu` is always the CPU the call runs on (the kernel's CPU number, `0..`[`MAX_CPUS`]),
+//! `caller_cpu` likewise; every call taking a CPU panics for a CPU without a run queue.
 //!
-//! Every call that can make another CPU reschedule returns a [`Reschedule`]:
-//! [`Reschedule::Ipi`] means send that CPU the reschedule IPI, [`Reschedule::ThisCpu`]
-//! means set this CPU's need-resched flag.
+//! | kernel event | call | then |
+//! |---|---|---|
+//! | boot, once every CPU that will run tasks is up | [`Scheduler::new`] (the CPUs with a queue are the online ones, fixed from now on) | keep it in a static (e.g. a `spin::Once`) |
+//! | task created (`clone`, `fork`) | [`SchedEntity::forked_from`] (or [`SchedEntity::new`]), then [`Scheduler::add_task`] | act on the [`Placement`]'s `reschedule` |
+//! | timer tick on `cpu` | [`Scheduler::tick`] | true: set need-resched |
+//! | every few ticks (or on a balancing IPI) | [`Scheduler::balance`] on the lighter CPU | more than 0 moved: set need-resched there |
+//! | `schedule()` (need-resched at a preemption point, blocking, yielding, exiting) | [`Scheduler::pick_next`], switch to the task it returns (or to the idle context for `None`), [`Scheduler::finish_switch`] on the new stack | act on its `reschedule`; drop its `switched_out` handle |
+//! | a new task's first instructions (its first switch does not return into `schedule()`) | [`Scheduler::finish_switch`] | as above |
+//! | idle context | [`Scheduler::pick_next`]; `None`: [`Scheduler::finish_switch`], then `sti; hlt` atomically, and pick again after any interrupt | |
+//! | `sched_yield` | [`Scheduler::yield_current`], then `schedule()` | |
+//! | blocking | [`WaitQueue::prepare_to_wait`] (or [`Scheduler::prepare_to_block`]), re-check the condition, `schedule()`, [`WaitQueue::finish_wait`] (or [`Scheduler::cancel_block`]) | |
+//! | waking (any context, interrupt handlers included) | [`WaitQueue::wake_one`] / [`WaitQueue::wake_all`], then [`Scheduler::wake`] for each | [`WakeOutcome::Woken`]: act on its `reschedule` |
+//! | exit | [`Scheduler::prepare_to_exit`], then `schedule()` | [`Scheduler::finish_switch`] hands the task back |
+//! | `sched_setaffinity`, `setpriority` | [`Scheduler::set_affinity`], [`Scheduler::set_nice`] | act on the [`Reschedule`] |
+//! | reschedule IPI received | nothing: set need-resched | |
+//! | per-CPU figures | [`Scheduler::cpu_stats`], [`Scheduler::idle_cpus`], [`Scheduler::live_tasks`] | |
 //!
-//! # Rules for the integrator
+//! Acting on a [`Reschedule`]: [`Reschedule::Ipi`]`(cpu)` means send that CPU the
+//! reschedule IPI; [`Reschedule::ThisCpu`] means set this CPU's need-resched flag (nothing
+//! more when this CPU is idle: it picks again after the interrupt it is in);
+//! [`Reschedule::NotNeeded`] means nothing.
+//!
+//! # Rules: interrupts, locks, allocation, time
 //!
 //! - `pick_next`, `finish_switch`, `tick` and `yield_current` take the CPU they run on;
 //!   call them with interrupts off. Between `pick_next` returning a different task (or
 //!   `None`) and `finish_switch`, the CPU switches stacks and does nothing else: other CPUs
 //!   wait (spinning) for `finish_switch` before they run the task switched away from.
+//!   Calling `finish_switch` after every `pick_next` is correct (a no-op without a switch).
 //! - When `pick_next` returns `None`, the CPU is idle: enable interrupts and `hlt`
 //!   atomically (`sti; hlt`), and call `pick_next` again after any interrupt. Keep the
-//!   periodic tick (or call [`Scheduler::balance`]) on idle CPUs, so they steal work that
-//!   waits behind a busy CPU's running task.
+//!   periodic tick (or call [`Scheduler::balance`]) on idle CPUs, or have busy CPUs kick
+//!   them with an IPI, so they steal work that waits behind a busy CPU's running task:
+//!   an idle CPU steals only when it picks.
 //! - Lock order: a wait queue's lock, then run-queue locks (two at once only in ascending
 //!   CPU order), then one task entity's lock. Wake-ups may be called with wait-queue (or
-//!   other kernel) locks held.
+//!   other kernel) locks held; the scheduler never takes a wait queue's lock itself.
 //! - Allocation happens only in [`PaddedRunQueues::new`], [`Scheduler::add_task`] (every
 //!   run queue grows to hold every live task, under its lock) and
-//!   [`WaitQueue::prepare_to_wait`]: process context. Waking, ticking, picking, switching
+//!   [`WaitQueue::prepare_to_wait`] (under the wait queue's lock): process context, and
+//!   with the kernel's lock held, so with interrupts off in a kernel; the allocator must
+//!   work there and must not call into the scheduler. Waking, ticking, picking, switching
 //!   and balancing never allocate, so they are safe in interrupt handlers even with a heap
 //!   lock that does not disable interrupts. The scheduler never drops the last handle of a
 //!   task: [`Scheduler::finish_switch`] hands back the switched-out task.
+//!   [`WaitQueue::wake_all`] hands its buffer to the caller, who frees it.
 //! - The running task's runtime is charged from the `now_ns` of `pick_next`, `tick` and
 //!   `yield_current` on its CPU; nothing needs a `ran_ns` figure from the kernel, and time
-//!   between ticks is never lost or counted twice. Wake-ups read no clock.
+//!   between ticks is never lost or counted twice. Wake-ups read no clock. The policy's
+//!   constants (Linux's base tunables) are in [`policy`].
+//!
+//! # Feature flags
+//!
+//! None. The crate is `no_std` and needs `alloc` (a global allocator).
+//!
+//! # Run queues in per-CPU data
+//!
+//! Instead of [`PaddedRunQueues`], a kernel can keep each CPU's [`RunQueue`] in its own
+//! per-CPU data. With `topframe-percpu` (not a dependency of this crate, hence not compiled
+//! here; this exact code runs on a Linux host with `install_on_current_thread` for each
+//! CPU first):
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! use topframe_sched::{RunQueue, RunQueues, Scheduler};
+//!
+//! topframe_percpu::per_cpu! {
+//!     /// This CPU's run queue: a copy per CPU, reached remotely through the area table.
+//!     static RUN_QUEUE: RunQueue<Arc<Task>> = RunQueue::new();
+//! }
+//!
+//! struct PerCpuRunQueues;
+//!
+//! impl RunQueues<Arc<Task>> for PerCpuRunQueues {
+//!     fn run_queue(&self, cpu: usize) -> Option<&RunQueue<Arc<Task>>> {
+//!         RUN_QUEUE.remote(cpu) // None for a CPU without a per-CPU area
+//!     }
+//! }
+//!
+//! // Once every CPU has its per-CPU area: those CPUs are the scheduler's online ones.
+//! let scheduler: Scheduler<Arc<Task>, PerCpuRunQueues> = Scheduler::new(PerCpuRunQueues);
+//! ```
 //!
 //! # Example
 //!
