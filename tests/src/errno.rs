@@ -3,14 +3,20 @@
 
 /// Operation not permitted.
 pub const EPERM: i64 = 1;
+/// No such process.
+pub const ESRCH: i64 = 3;
 /// Interrupted system call.
 pub const EINTR: i64 = 4;
 /// No child processes.
 pub const ECHILD: i64 = 10;
 /// Try again (`EWOULDBLOCK`): e.g. a futex word that does not hold the expected value.
 pub const EAGAIN: i64 = 11;
+/// Out of memory (also: an alternate signal stack below MINSIGSTKSZ).
+pub const ENOMEM: i64 = 12;
 /// Bad address.
 pub const EFAULT: i64 = 14;
+/// Device or resource busy.
+pub const EBUSY: i64 = 16;
 /// Invalid argument.
 pub const EINVAL: i64 = 22;
 /// Function not implemented.

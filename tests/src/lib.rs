@@ -11,13 +11,15 @@
 //! formatter into a buffer on the stack, written to fd 1 with `write`.
 //!
 //! Nothing here needs more than the kernel gives a fresh process: no libc, no TLS (FS base
-//! is 0), no heap, no signal handlers, no files but fds 0-2. The programs are linked by
+//! is 0), no heap, no files but fds 0-2. The programs are linked by
 //! `build.rs` as static non-PIE executables without start files.
 //!
 //! The multi-threading and scheduler programs use [`thread`] (raw `clone` threads on
 //! mmap'ed stacks, joined through `CLONE_CHILD_CLEARTID`), [`process`] (`fork` as a raw
 //! `clone(SIGCHLD)`, `wait4`), [`futex`], [`sched`] (affinity, `getcpu`, `sched_yield`),
-//! [`time`] (clocks and sleeps) and [`mman`] (anonymous mappings). Threads share state
+//! [`time`] (clocks and sleeps) and [`mman`] (anonymous mappings). The signal and ptrace
+//! programs use [`signal`] (actions, masks, alternate stacks, the signal frame's layout)
+//! and [`ptrace`] (requests and `user_regs_struct`). Threads share state
 //! through statics (atomics); a failure in any thread ends the whole process.
 #![no_std]
 
@@ -29,9 +31,11 @@ mod mem;
 pub mod mman;
 pub mod nr;
 pub mod process;
+pub mod ptrace;
 pub mod registers;
 mod runtime;
 pub mod sched;
+pub mod signal;
 mod syscall;
 pub mod thread;
 pub mod time;
