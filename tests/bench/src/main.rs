@@ -15,7 +15,7 @@
 //! benchmark that finds the kernel misbehaving: `bench error: NAME: ...`, status 1).
 //! Everything goes through `int $0x80` (see `report`), never SYSCALL, so the floor
 //! kernel (whose SYSCALL returns at once) runs the first five benchmarks too. Benchmarks
-//! (`threaded` defines the operations of the last five exactly):
+//! (`threaded` and `slow_paths` define the operations of the last seven exactly):
 //!
 //! | name | operation |
 //! |---|---|
@@ -28,10 +28,13 @@
 //! | `futex_pingpong` | one futex hand-over between two threads on two CPUs |
 //! | `clone_join` | clone a thread that exits at once, wait for its exit on the tid word |
 //! | `fork_wait` | fork a child that exits at once, `wait4` for it |
+//! | `signal_roundtrip` | `tgkill` self, an empty handler, `rt_sigreturn` |
+//! | `ptrace_stop` | one syscall stop of a traced child, and its resume |
 //! | `null_syscall_throughput` | one `getppid` of N threads on N CPUs calling at once |
 #![cfg_attr(not(test), no_std, no_main)]
 
 mod report;
+mod slow_paths;
 mod threaded;
 mod timed_loops;
 
@@ -50,7 +53,7 @@ const USAGE: &str = "usage: bench NAME[/DIVISOR][,NAME[/DIVISOR]...] ITERATIONS 
 type Benchmark = fn(u64) -> Round;
 
 /// Every benchmark this program runs, by name.
-const BENCHMARKS: [(&str, Benchmark); 10] = [
+const BENCHMARKS: [(&str, Benchmark); 12] = [
     ("loop", |count| exact(count, timed_loops::empty_loop)),
     ("null_syscall", |count| {
         exact(count, timed_loops::getppid_loop)
@@ -66,6 +69,8 @@ const BENCHMARKS: [(&str, Benchmark); 10] = [
     ("futex_pingpong", threaded::futex_pingpong),
     ("clone_join", threaded::clone_join),
     ("fork_wait", threaded::fork_wait),
+    ("signal_roundtrip", slow_paths::signal_roundtrip),
+    ("ptrace_stop", slow_paths::ptrace_stop),
     ("null_syscall_throughput", threaded::null_syscall_throughput),
 ];
 

@@ -133,3 +133,12 @@ macro_rules! println {
     };
 }
 pub(crate) use println;
+
+/// Fails the program with `bench error: NAME: MESSAGE` ([`fail`]): benchmark NAME found
+/// the kernel misbehaving.
+macro_rules! bench_fail {
+    ($name:literal, $($message:tt)*) => {
+        $crate::report::fail(format_args!("{}: {}", $name, format_args!($($message)*)))
+    };
+}
+pub(crate) use bench_fail;

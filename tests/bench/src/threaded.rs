@@ -33,7 +33,7 @@ use topframe_abi_tests::sched::{self, CpuSet};
 use topframe_abi_tests::thread::{self, Stack, THREAD_FLAGS, Thread};
 use topframe_abi_tests::{exit_group, futex, nr, process};
 
-use crate::report;
+use crate::report::{self, bench_fail};
 use crate::timed_loops::{self, read_tsc};
 
 /// What a round measured.
@@ -45,15 +45,8 @@ pub struct Round {
     pub ticks: u64,
 }
 
-/// Fails the program with `bench error: NAME: MESSAGE`.
-macro_rules! bench_fail {
-    ($name:literal, $($message:tt)*) => {
-        report::fail(format_args!("{}: {}", $name, format_args!($($message)*)))
-    };
-}
-
 /// Runs `body` with the calling thread pinned to `cpu`, then gives it `allowed` back.
-fn pinned<R>(cpu: usize, allowed: &CpuSet, body: impl FnOnce() -> R) -> R {
+pub fn pinned<R>(cpu: usize, allowed: &CpuSet, body: impl FnOnce() -> R) -> R {
     sched::pin_to(cpu);
     let result = body();
     let restored = sched::setaffinity(0, allowed);
@@ -66,7 +59,7 @@ fn pinned<R>(cpu: usize, allowed: &CpuSet, body: impl FnOnce() -> R) -> R {
 }
 
 /// The calling thread's CPUs, and the first of them.
-fn allowed_cpus() -> (CpuSet, usize) {
+pub fn allowed_cpus() -> (CpuSet, usize) {
     let allowed = sched::allowed_cpus();
     let first = allowed.nth(0).expect("allowed_cpus is never empty");
     (allowed, first)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::accel::AccelChoice;
-use crate::bench::catalog::{self, Availability, Benchmark};
+use crate::bench::catalog::{self, Benchmark};
 use crate::cli;
 use crate::kernel_build::Strategy;
 
@@ -42,23 +42,15 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// A benchmark that runs today.
+/// A benchmark of the catalog, by name.
 fn parse_benchmark(name: &str) -> Result<&'static Benchmark, String> {
-    let names: Vec<&str> = catalog::BENCHMARKS
-        .iter()
-        .filter(|benchmark| matches!(benchmark.availability, Availability::Runs(_)))
-        .map(|benchmark| benchmark.name)
-        .collect();
-    match catalog::find(name) {
-        Some(benchmark) => match benchmark.availability {
-            Availability::Runs(_) => Ok(benchmark),
-            Availability::Skipped(reason) => Err(format!("{name} does not run yet: {reason}")),
-        },
-        None => Err(format!(
-            "no benchmark {name:?}; one of {}",
-            names.join(", ")
-        )),
-    }
+    catalog::find(name).ok_or_else(|| {
+        let names: Vec<&str> = catalog::BENCHMARKS
+            .iter()
+            .map(|benchmark| benchmark.name)
+            .collect();
+        format!("no benchmark {name:?}; one of {}", names.join(", "))
+    })
 }
 
 #[cfg(test)]
@@ -125,13 +117,6 @@ mod tests {
 
     #[test]
     fn bad_values_say_why() {
-        let error = parse(&["--only", "signal_roundtrip"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("signal_roundtrip does not run yet: needs signals"),
-            "{error}"
-        );
         let error = parse(&["--only", "nope"]).unwrap_err().to_string();
         assert!(
             error.contains("one of loop, null_syscall, enosys"),

@@ -1,7 +1,6 @@
-//! Every benchmark of issue 6, in one list: what each measures, and where it runs or why it
-//! is skipped. A benchmark whose kernel feature is missing is listed with the reason, never
-//! faked: when the kernel gains signals or ptrace, its entry here becomes `Runs` and the
-//! `bench` program (tests/bench) gains its loop.
+//! Every benchmark of issue 6, in one list: what each measures, in which boot it runs, and
+//! on which CPUs. The `bench` program (tests/bench) has a loop for each, under the same
+//! name.
 
 use crate::bench::column::Column;
 
@@ -12,15 +11,6 @@ pub enum BootKind {
     Plain,
     /// Booted with `syscall_slow_path`: every syscall returns through the exit-work path.
     SlowPath,
-}
-
-/// Whether a benchmark runs today.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
-    /// The `bench` program runs it (under this name) in this kind of boot.
-    Runs(BootKind),
-    /// Not yet: why.
-    Skipped(&'static str),
 }
 
 /// The CPUs one benchmark's threads run on.
@@ -59,7 +49,8 @@ pub struct Benchmark {
     pub name: &'static str,
     /// What one operation is.
     pub operation: &'static str,
-    pub availability: Availability,
+    /// The kind of boot it runs in.
+    pub boot: BootKind,
     /// A round times ITERATIONS / `divisor` operations (the program's `NAME/DIVISOR`):
     /// more than 1 where one operation costs thousands of instructions, to keep a run
     /// short.
@@ -73,15 +64,11 @@ pub struct Benchmark {
 
 impl Benchmark {
     /// A benchmark of one CPU's SYSCALL or interrupt path, which the floor runs too.
-    const fn entry_path(
-        name: &'static str,
-        operation: &'static str,
-        availability: Availability,
-    ) -> Self {
+    const fn entry_path(name: &'static str, operation: &'static str, boot: BootKind) -> Self {
         Self {
             name,
             operation,
-            availability,
+            boot,
             divisor: 1,
             cpus: Cpus::One,
             needs_syscalls: false,
@@ -92,14 +79,14 @@ impl Benchmark {
     const fn kernel(
         name: &'static str,
         operation: &'static str,
-        availability: Availability,
+        boot: BootKind,
         divisor: u64,
         cpus: Cpus,
     ) -> Self {
         Self {
             name,
             operation,
-            availability,
+            boot,
             divisor,
             cpus,
             needs_syscalls: true,
@@ -112,34 +99,34 @@ pub const BENCHMARKS: [Benchmark; 12] = [
     Benchmark::entry_path(
         "loop",
         "the timing loop alone: mov eax, N; nop; dec r8; jnz",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
     ),
     Benchmark::entry_path(
         "null_syscall",
         "getppid (110) through SYSCALL",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
     ),
     Benchmark::entry_path(
         "enosys",
         "an unassigned number (1000) through SYSCALL: -ENOSYS",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
     ),
     Benchmark::entry_path(
         "slow_path_syscall",
         "getppid with `syscall_slow_path` on the kernel command line: every return through \
          the exit-work path",
-        Availability::Runs(BootKind::SlowPath),
+        BootKind::SlowPath,
     ),
     Benchmark::entry_path(
         "int80_getpid",
         "i386 getpid (20) through int $0x80: the IDT path and IRETQ",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
     ),
     Benchmark::kernel(
         "yield",
         "one sched_yield by one of two threads pinned to one CPU, each yielding in a loop: \
          every call switches to the other thread, so a round trip is 2 operations",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
         1,
         Cpus::One,
     ),
@@ -149,7 +136,7 @@ pub const BENCHMARKS: [Benchmark; 12] = [
          increments the word and FUTEX_WAKE_PRIVATEs it, the other returns from \
          FUTEX_WAIT_PRIVATE (or finds the word changed) and takes its turn; a round trip is \
          2 operations",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
         1,
         Cpus::Two,
     ),
@@ -158,7 +145,7 @@ pub const BENCHMARKS: [Benchmark; 12] = [
         "clone (pthread_create's flags: CLONE_VM ... CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID) \
          of a thread whose first instruction is SYS_exit, then shared FUTEX_WAIT on its tid \
          word until the kernel clears it; one CPU",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
         10,
         Cpus::One,
     ),
@@ -166,26 +153,33 @@ pub const BENCHMARKS: [Benchmark; 12] = [
         "fork_wait",
         "fork (clone(SIGCHLD)) of a child that calls exit_group(0) at once, then wait4 for \
          it; one CPU",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
         100,
         Cpus::One,
     ),
-    Benchmark::entry_path(
+    Benchmark::kernel(
         "signal_roundtrip",
-        "raise a signal, run its handler, sigreturn",
-        Availability::Skipped("needs signals"),
+        "tgkill of the calling thread with SIGUSR1, whose empty SA_SIGINFO handler runs on \
+         the way back to user mode and returns through rt_sigreturn; one CPU",
+        BootKind::Plain,
+        20,
+        Cpus::One,
     ),
-    Benchmark::entry_path(
+    Benchmark::kernel(
         "ptrace_stop",
-        "a traced child's syscall stop and resume",
-        Availability::Skipped("needs ptrace and fork"),
+        "one syscall-entry or -exit stop of a traced child calling getppid in a loop: the \
+         tracer's PTRACE_SYSCALL resumes it, its wait4 returns the next stop; tracer and \
+         tracee share one CPU",
+        BootKind::Plain,
+        50,
+        Cpus::One,
     ),
     Benchmark::kernel(
         "null_syscall_throughput",
         "one getppid through SYSCALL by any of N threads, one pinned to each of the guest's \
          N CPUs (--smp N), all calling at once; a round is timed from the start signal to \
          the last thread's end",
-        Availability::Runs(BootKind::Plain),
+        BootKind::Plain,
         1,
         Cpus::All,
     ),
@@ -200,16 +194,12 @@ impl Benchmark {
     /// Why `column` has no figure for this benchmark in guests of `smp` CPUs (beyond the
     /// benchmark being skipped altogether), if it has none by design.
     pub fn not_applicable(&self, column: Column, smp: usize) -> Option<&'static str> {
-        match (self.availability, column) {
+        match (self.boot, column) {
             (_, column) if !column.is_twin() && self.cpus.minimum() > smp => {
                 Some("it runs on two CPUs: --smp 2 or more")
             }
-            (Availability::Runs(BootKind::SlowPath), Column::Floor) => {
-                Some("the floor has no slow path")
-            }
-            (Availability::Runs(BootKind::SlowPath), Column::Linux) => {
-                Some("Linux has no such switch")
-            }
+            (BootKind::SlowPath, Column::Floor) => Some("the floor has no slow path"),
+            (BootKind::SlowPath, Column::Linux) => Some("Linux has no such switch"),
             (_, Column::Floor) if self.needs_syscalls => {
                 Some("the floor's SYSCALL does nothing: no threads, futexes, scheduler or fork")
             }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::accel::Accel;
-use crate::bench::catalog::{Availability, Benchmark, BootKind};
+use crate::bench::catalog::{Benchmark, BootKind};
 use crate::bench::column::Column;
 use crate::bench::guest_output::{self, GuestLine};
 use crate::bench::linux;
@@ -99,7 +99,7 @@ pub fn plan(
         for kind in [BootKind::Plain, BootKind::SlowPath] {
             let chosen: Vec<&'static Benchmark> = benchmarks
                 .iter()
-                .filter(|benchmark| benchmark.availability == Availability::Runs(kind))
+                .filter(|benchmark| benchmark.boot == kind)
                 .filter(|benchmark| benchmark.not_applicable(column, smp).is_none())
                 .copied()
                 .collect();
@@ -264,6 +264,8 @@ mod tests {
             "futex_pingpong",
             "clone_join",
             "fork_wait",
+            "signal_roundtrip",
+            "ptrace_stop",
             "null_syscall_throughput",
         ];
         assert_eq!(names(&boots[1]), everything);
@@ -284,6 +286,8 @@ mod tests {
                 "yield",
                 "clone_join",
                 "fork_wait",
+                "signal_roundtrip",
+                "ptrace_stop",
                 "null_syscall_throughput"
             ]
         );

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bench::catalog::{Availability, Benchmark};
+use crate::bench::catalog::Benchmark;
 use crate::bench::column::Column;
 use crate::bench::guest::ITERATIONS;
 use crate::bench::json::{Report, Row, Unit};
@@ -26,7 +26,6 @@ pub fn render(
     let fewer: Vec<String> = benchmarks
         .iter()
         .filter(|benchmark| benchmark.divisor > 1)
-        .filter(|benchmark| matches!(benchmark.availability, Availability::Runs(_)))
         .map(|benchmark| format!("{} {}", benchmark.name, ITERATIONS / benchmark.divisor))
         .collect();
     let fewer = match fewer.is_empty() {
@@ -45,13 +44,6 @@ pub fn render(
     // Reason -> the cells it explains.
     let mut not_applicable: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for benchmark in benchmarks {
-        if let Availability::Skipped(reason) = benchmark.availability {
-            lines.push(vec![
-                benchmark.name.to_string(),
-                format!("skipped: {reason} ({})", benchmark.operation),
-            ]);
-            continue;
-        }
         let mut line = vec![benchmark.name.to_string()];
         for &column in columns {
             line.push(
@@ -88,10 +80,7 @@ pub fn render(
     }
     text.push_str(&aligned(&lines));
     text.push('\n');
-    for benchmark in benchmarks
-        .iter()
-        .filter(|benchmark| matches!(benchmark.availability, Availability::Runs(_)))
-    {
+    for benchmark in benchmarks {
         text.push_str(&format!("{}: {}\n", benchmark.name, benchmark.operation));
     }
     for (reason, cells) in not_applicable {
@@ -269,7 +258,7 @@ mod tests {
             slow.split_whitespace().collect::<Vec<_>>(),
             ["slow_path_syscall", "n/a", "-", "-", "n/a"]
         );
-        assert!(table.contains("signal_roundtrip         skipped: needs signals (raise a signal"));
+        assert!(table.contains("signal_roundtrip: tgkill of the calling thread"));
         assert!(table.contains("null_syscall: getppid (110) through SYSCALL\n"));
         assert!(table.contains("n/a: Linux has no such switch (slow_path_syscall on linux)"));
         assert!(table.contains(
