@@ -98,6 +98,8 @@ pub fn deliver_pending(regs: &mut PtRegs, in_syscall: bool) {
         if action.flags & SA_RESETHAND != 0 {
             task.process.signals.reset_to_default(signal);
         }
+        // Another deliverable signal gets its frame on top of this one at once.
+        super::recalc_current(task);
         return;
     }
     // No handler ran: an interrupted syscall is executed again.

@@ -399,6 +399,8 @@ fn restore(regs: &mut PtRegs, frame_address: u64, syscall_eflags: u64) -> Result
     };
     let task = task::current();
     task.signals.set_blocked(SigSet(uc.sigmask));
+    // What the restored mask unblocks is delivered on this return.
+    super::recalc_current(task);
     *regs = PtRegs {
         r15: sc.r15,
         r14: sc.r14,

@@ -12,7 +12,7 @@ pub use deliver::{
 };
 pub use frame::{StackT, describe_altstack, sigreturn};
 pub use state::{
-    Action, AltStack, Handler, Info, ProcessSignals, SA_ONSTACK, SA_RESTORER, SigSet,
+    Action, AltStack, Handler, Info, ProcessSignals, SA_KNOWN, SA_ONSTACK, SA_RESTORER, SigSet,
     ThreadSignals, TrapInfo,
 };
 
@@ -62,6 +62,16 @@ pub fn recalc_pending(task: &Arc<Task>) {
     }
 }
 
+/// The running thread's mask changed (a handler's mask set up, or rt_sigreturn's restore):
+/// if a signal is deliverable now, the exit work delivers it before the return to user
+/// mode (Linux's `set_current_blocked` recalculates TIF_SIGPENDING, and the exit loop sets
+/// up one frame after the other).
+pub fn recalc_current(task: &Task) {
+    if task.signals.deliverable(&task.process.signals).is_some() {
+        task.work.set(WorkFlags::SIGNAL_PENDING);
+    }
+}
+
 /// Wake `task` if it sleeps, interrupt its CPU if it runs elsewhere, so that it reaches
 /// its exit work soon.
 pub fn kick(task: &Arc<Task>) {
@@ -84,7 +94,11 @@ pub fn send_to_thread(task: &Arc<Task>, signal: u8, info: Info) {
     if signal == SIGKILL {
         return kill_process(&task.process);
     }
-    if task.process.signals.discards(signal) && !crate::ptrace::is_traced(task) {
+    // A blocked signal is never dropped: its action may change before it is unblocked.
+    if task.process.signals.discards(signal)
+        && !task.signals.blocks(signal)
+        && !crate::ptrace::is_traced(task)
+    {
         return;
     }
     task.signals.queue(signal, info);
@@ -105,7 +119,12 @@ pub fn send_to_process(process: &Arc<Process>, signal: u8, info: Info) {
     let traced = threads
         .iter()
         .any(|thread| crate::ptrace::is_traced(thread));
-    if process.signals.discards(signal) && !traced {
+    // As Linux, the target of a kill is the thread-group leader: a signal it blocks is
+    // queued even if ignored (the action may change before it is unblocked).
+    let leader_blocks = threads
+        .iter()
+        .any(|thread| thread.tid == process.pid && thread.signals.blocks(signal));
+    if process.signals.discards(signal) && !traced && !leader_blocks {
         return;
     }
     process.signals.queue(signal, info);

@@ -27,6 +27,21 @@ impl SigSet {
     pub fn first(self) -> Option<u8> {
         (self.0 != 0).then(|| self.0.trailing_zeros() as u8 + 1)
     }
+
+    /// The signal Linux delivers first of the set (`next_signal`): the lowest synchronous
+    /// one (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSYS), else the lowest.
+    pub fn next(self) -> Option<u8> {
+        const SYNCHRONOUS: u64 = (1 << (4 - 1))
+            | (1 << (5 - 1))
+            | (1 << (7 - 1))
+            | (1 << (8 - 1))
+            | (1 << (11 - 1))
+            | (1 << (31 - 1));
+        match self.0 & SYNCHRONOUS {
+            0 => self.first(),
+            synchronous => SigSet(synchronous).first(),
+        }
+    }
 }
 
 /// What a signal does when delivered.
@@ -54,6 +69,21 @@ pub const SA_RESTART: u64 = 0x1000_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
 pub const SA_RESETHAND: u64 = 0x8000_0000;
 pub const SA_RESTORER: u64 = 0x0400_0000;
+pub const SA_NOCLDSTOP: u64 = 0x1;
+pub const SA_NOCLDWAIT: u64 = 0x2;
+pub const SA_SIGINFO: u64 = 0x4;
+pub const SA_EXPOSE_TAGBITS: u64 = 0x800;
+/// The sa_flags bits Linux knows (`UAPI_SA_FLAGS`); rt_sigaction clears the others
+/// (SA_UNSUPPORTED among them), so that programs can tell which flags are supported.
+pub const SA_KNOWN: u64 = SA_NOCLDSTOP
+    | SA_NOCLDWAIT
+    | SA_SIGINFO
+    | SA_EXPOSE_TAGBITS
+    | SA_RESTORER
+    | SA_ONSTACK
+    | SA_RESTART
+    | SA_NODEFER
+    | SA_RESETHAND;
 
 /// The default action of each signal (Linux's `sig_kernel_*` sets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,9 +188,10 @@ impl ProcessSignals {
         self.actions.lock()[usize::from(signal - 1)] = action;
     }
 
-    /// SA_RESETHAND after a delivery.
+    /// SA_RESETHAND after a delivery: the handler becomes SIG_DFL; flags, restorer and
+    /// mask stay (Linux resets only `sa_handler`).
     pub fn reset_to_default(&self, signal: u8) {
-        self.actions.lock()[usize::from(signal - 1)] = Action::default();
+        self.actions.lock()[usize::from(signal - 1)].handler = Handler::Default;
     }
 
     /// True when sending `signal` would have no effect at all (ignored, explicitly or by
@@ -300,13 +331,13 @@ impl ThreadSignals {
     /// Take the next deliverable signal (thread-directed first, as Linux's dequeue).
     pub fn dequeue(&self, process: &ProcessSignals) -> Option<(u8, Info)> {
         let blocked = self.blocked().0;
-        let own = SigSet(self.pending().0 & !blocked).first();
+        let own = SigSet(self.pending().0 & !blocked).next();
         if let Some(signal) = own
             && let Some(info) = self.pending.lock().take(signal)
         {
             return Some((signal, info));
         }
-        let shared = SigSet(process.pending().0 & !blocked).first()?;
+        let shared = SigSet(process.pending().0 & !blocked).next()?;
         process.take(shared).map(|info| (shared, info))
     }
 }

@@ -2,7 +2,9 @@
 //! sigaltstack, kill, tkill, tgkill, with Linux's checks and errors.
 
 use super::errno::{EFAULT, EINVAL, ESRCH};
-use crate::signal::{self, Action, Handler, Info, SI_TKILL, SI_USER, SIGKILL, SIGSTOP, SigSet};
+use crate::signal::{
+    self, Action, Handler, Info, SA_KNOWN, SI_TKILL, SI_USER, SIGKILL, SIGSTOP, SigSet,
+};
 use crate::task;
 use crate::user::copy::{read_user, write_user};
 use topframe_entry::{EntryStrategy, PtRegs, Selected, WorkFlags};
@@ -69,7 +71,7 @@ pub fn rt_sigaction(signal: u64, act: u64, oldact: u64, sigset_size: u64) -> i64
             signal,
             Action {
                 handler,
-                flags: new.flags,
+                flags: new.flags & SA_KNOWN,
                 restorer: new.restorer,
                 mask: SigSet(new.mask).without_unblockable(),
             },
