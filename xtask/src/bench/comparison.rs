@@ -81,12 +81,21 @@ fn static_counts(report: &Report, listings: &[(Column, ListingResult)]) -> Strin
 /// Complete minus lazy for every benchmark both have, and for the twin.
 fn paired_differences(report: &Report) -> String {
     let mut lines = Vec::new();
+    let twin_name = "null_syscall (twin)";
+    let width = report
+        .rows
+        .iter()
+        .map(|row| row.benchmark.len())
+        .chain([twin_name.len()])
+        .max()
+        .unwrap_or_default()
+        + 1;
     for row in report.rows.iter().filter(|row| row.column == Column::Lazy) {
         if let Some(complete) = report.row(&row.benchmark, Column::Complete)
             && let Some(difference) = stats::paired_difference(&row.rounds, &complete.rounds)
         {
             lines.push(format!(
-                "  {:<20}{} {}",
+                "  {:<width$}{} {}",
                 row.benchmark,
                 estimate(&difference),
                 report.unit.name()
@@ -99,8 +108,7 @@ fn paired_differences(report: &Report) -> String {
     ) && let Some(difference) = stats::paired_difference(&lazy.rounds, &complete.rounds)
     {
         lines.push(format!(
-            "  {:<20}{} tsc_ticks ({} interleaved rounds of {} calls on this host)",
-            "null_syscall (twin)",
+            "  {twin_name:<width$}{} tsc_ticks ({} interleaved rounds of {} calls on this host)",
             estimate(&difference),
             lazy.rounds.len(),
             twin::CALLS
@@ -153,6 +161,20 @@ fn targets(report: &Report) -> String {
             .map(|(c, l)| c - l),
         5.0,
     );
+    // Per operation, against Linux booted with clearcpuid=erms,fsrm (README).
+    for (benchmark, bound) in [
+        ("yield", 700.0),
+        ("clone_join", 11_000.0),
+        ("fork_wait", 106_000.0),
+    ] {
+        for column in [Column::Lazy, Column::Complete] {
+            at_most(
+                &format!("{benchmark} per operation, {}", column.name()),
+                report.row(benchmark, column).map(|row| row.per_op_median),
+                bound,
+            );
+        }
+    }
     if let (Some(linux), Some(complete)) = (
         report.row("null_syscall", Column::Linux),
         report.row("null_syscall", Column::Complete),
