@@ -38,7 +38,7 @@ pub fn is_restart_code(regs: &PtRegs) -> bool {
 
 /// The restart code in RAX of a syscall frame, if any.
 fn restart_code(regs: &PtRegs, in_syscall: bool) -> Option<i64> {
-    let code = -(regs.rax as i64);
+    let code = (regs.rax as i64).wrapping_neg(); // RAX is the user's: any value
     (in_syscall && regs.orig_rax != u64::MAX && (ERESTARTSYS..=ERESTARTNOHAND).contains(&code))
         .then_some(code)
 }

@@ -114,7 +114,8 @@ const XFEATURES_FP_SSE: u64 = 0x3;
 const RED_ZONE: u64 = 128;
 
 /// RFLAGS bits a sigreturn may restore (Linux's FIX_EFLAGS): AC OF DF TF SF ZF AF PF CF
-/// RF and NT; everything else (IF, IOPL, VM, ...) stays the kernel's choice.
+/// and RF; everything else (IF, IOPL, VM, and NT: Linux keeps the RFLAGS of the
+/// rt_sigreturn syscall's caller there) is not the frame's to choose.
 const FIX_EFLAGS: u64 = (1 << 18)
     | (1 << 11)
     | (1 << 10)
@@ -124,8 +125,7 @@ const FIX_EFLAGS: u64 = (1 << 18)
     | (1 << 4)
     | (1 << 2)
     | 1
-    | (1 << 16)
-    | (1 << 14);
+    | (1 << 16);
 /// Cleared for the handler: DF, RF, TF.
 const HANDLER_CLEARS: u64 = (1 << 10) | (1 << 16) | (1 << 8);
 

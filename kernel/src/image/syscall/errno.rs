@@ -9,6 +9,7 @@ pub const ECHILD: i64 = 10;
 pub const EAGAIN: i64 = 11;
 pub const ENOMEM: i64 = 12;
 pub const EFAULT: i64 = 14;
+pub const EEXIST: i64 = 17;
 pub const EINVAL: i64 = 22;
 pub const ENOTTY: i64 = 25;
 pub const ENOSYS: i64 = 38;

@@ -1,6 +1,6 @@
 //! Memory syscalls: mmap, munmap, mprotect, brk.
 
-use super::errno::{EBADF, EINVAL, ENOMEM};
+use super::errno::{EBADF, EEXIST, EINVAL, ENOMEM};
 use crate::task;
 use topframe_kernel::layout::{PAGE_SIZE, align_up, is_user_range};
 use topframe_kernel::vma::{Access, MAX_AREAS};
@@ -21,6 +21,8 @@ const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
+/// MAP_FIXED, but failing with EEXIST instead of replacing what is mapped there.
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 pub fn mmap(address: u64, length: u64, prot: u64, flags: u64, _fd: u64, offset: u64) -> i64 {
     if length == 0 || prot & !PROT_ALL != 0 || flags & (MAP_SHARED | MAP_PRIVATE) == 0 {
@@ -40,9 +42,22 @@ pub fn mmap(address: u64, length: u64, prot: u64, flags: u64, _fd: u64, offset: 
     if too_many_areas(&memory) {
         return -ENOMEM;
     }
-    let start = if flags & MAP_FIXED != 0 {
-        if !address.is_multiple_of(PAGE_SIZE) || !is_user_range(address, length) || address == 0 {
+    let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
+        // Linux checks the range first (ENOMEM beyond user space), then the alignment.
+        if !is_user_range(address, length) {
+            return -ENOMEM;
+        }
+        if !address.is_multiple_of(PAGE_SIZE) || address == 0 {
             return -EINVAL;
+        }
+        // NOREPLACE wins over MAP_FIXED, as on Linux.
+        if flags & MAP_FIXED_NOREPLACE != 0
+            && !memory
+                .areas
+                .overlapping(address..address + length)
+                .is_empty()
+        {
+            return -EEXIST;
         }
         address
     } else {
