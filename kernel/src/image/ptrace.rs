@@ -16,6 +16,7 @@ use crate::sync::IrqSafeLock;
 use crate::syscall::SYSCALL_COUNT;
 use crate::syscall::errno::{EFAULT, EINVAL, EIO, EPERM, ESRCH};
 use crate::task::{self, Mm, Process, Task};
+use crate::user::address_space::MapError;
 use crate::user::copy::{copy_from_user, copy_to_user, write_user};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -46,10 +47,16 @@ const PTRACE_O_TRACESYSGOOD: u64 = 1;
 
 /// `struct user_regs_struct`: pt_regs order, then the segment bases and selectors.
 const USER_REGS_WORDS: usize = 27;
-/// `sizeof(struct user)`: PEEKUSER/POKEUSER offsets past the registers read as 0.
-const USER_AREA_SIZE: u64 = 912;
+/// `sizeof(struct user)` as the kernel declares it (`<asm/user_64.h>`: after the debug
+/// registers come `error_code` and `fault_address`): PEEKUSER offsets past the registers
+/// read as 0.
+const USER_AREA_SIZE: u64 = 928;
+/// `offsetof(struct user, u_debugreg)`: DR0..DR7, the only words past the registers that
+/// POKEUSER accepts.
+const DEBUGREG_OFFSET: u64 = 848;
 
-/// RFLAGS bits a tracer may change (Linux's FLAG_MASK): CF PF AF ZF SF TF DF OF RF AC.
+/// RFLAGS bits a tracer may change (Linux's FLAG_MASK, = FLAG_MASK_32): CF PF AF ZF SF TF
+/// DF OF NT RF AC.
 const FLAG_MASK: u64 = 1
     | (1 << 2)
     | (1 << 4)
@@ -58,6 +65,7 @@ const FLAG_MASK: u64 = 1
     | (1 << 8)
     | (1 << 10)
     | (1 << 11)
+    | (1 << 14)
     | (1 << 16)
     | (1 << 18);
 const TRAP_FLAG: u64 = 1 << 8;
@@ -89,6 +97,9 @@ struct TraceState {
     resume: Option<Resume>,
     /// PTRACE_SINGLESTEP set TF in the tracee's RFLAGS (cleared again on resume).
     forced_trap_flag: bool,
+    /// Resumed by PTRACE_SINGLESTEP (Linux's TIF_SINGLESTEP): a syscall the tracee
+    /// steps over reports the step at its exit.
+    single_step: bool,
 }
 
 /// A task's tracing state.
@@ -211,9 +222,24 @@ pub fn syscall_entry_stop(regs: &mut PtRegs) -> bool {
     !task::current().fatal_pending()
 }
 
-/// Syscall-exit stop (the syscall's exit work).
+/// Syscall-exit stop (the syscall's exit work). A tracee stepped over the `syscall`
+/// instead gets the step's SIGTRAP now, with RIP after the instruction (the CPU's trap
+/// would come one instruction later: SYSCALL clears TF): Linux's report_single_step.
 pub fn syscall_exit_stop(regs: &mut PtRegs) {
-    if task::current().trace.syscall_stops() {
+    let task = task::current();
+    if task.trace.state.lock().single_step {
+        let info = Info {
+            code: signal::TRAP_BRKPT,
+            address: regs.rip,
+            ..Info::default()
+        };
+        let trap = signal::TrapInfo {
+            trapno: 1,
+            error_code: 0,
+            cr2: 0,
+        };
+        signal::force_fault(SIGTRAP, info, trap);
+    } else if task.trace.syscall_stops() {
         stop(&task::current_handle(), regs, Stop::SyscallExit);
     }
 }
@@ -436,6 +462,7 @@ fn resume(tracee: &Arc<Task>, request: u64, data: u64) -> Result<(), i64> {
             .trace
             .syscall_stops
             .store(request == PTRACE_SYSCALL, Ordering::Release);
+        state.single_step = request == PTRACE_SINGLESTEP;
         if request == PTRACE_SINGLESTEP {
             if frame.eflags & TRAP_FLAG == 0 {
                 frame.eflags |= TRAP_FLAG;
@@ -457,6 +484,12 @@ fn user_regs(tracee: &Task) -> [u64; USER_REGS_WORDS] {
     // SAFETY: only called from `request_on_tracee`, which checked the stop and the tracer.
     let r = unsafe { tracee_frame(tracee) };
     let load = |base: &core::sync::atomic::AtomicU64| base.load(Ordering::Relaxed);
+    // Linux's get_flags: a TF that PTRACE_SINGLESTEP set is hidden from the tracer.
+    let eflags = if tracee.trace.state.lock().forced_trap_flag {
+        r.eflags & !TRAP_FLAG
+    } else {
+        r.eflags
+    };
     [
         r.r15,
         r.r14,
@@ -476,7 +509,7 @@ fn user_regs(tracee: &Task) -> [u64; USER_REGS_WORDS] {
         r.orig_rax,
         r.rip,
         r.cs,
-        r.eflags,
+        eflags,
         r.rsp,
         r.ss,
         load(&tracee.fs_base),
@@ -516,8 +549,18 @@ fn set_register(tracee: &Task, index: usize, value: u64) -> Result<(), i64> {
             }
         }
         EFLAGS => {
+            // Linux's set_flags: a TF the tracer writes is its own from now on; without
+            // TF in the value, a TF that SINGLESTEP set stays (it was hidden on reading).
+            let mut state = tracee.trace.state.lock();
+            let value = if value & TRAP_FLAG != 0 {
+                state.forced_trap_flag = false;
+                value
+            } else if state.forced_trap_flag {
+                value | TRAP_FLAG
+            } else {
+                value
+            };
             r.eflags = (r.eflags & !FLAG_MASK) | (value & FLAG_MASK);
-            tracee.trace.state.lock().forced_trap_flag = false;
         }
         FS_BASE | GS_BASE => {
             if value >= USER_SPACE_END {
@@ -578,7 +621,10 @@ fn poke_user(tracee: &Task, offset: u64, value: u64) -> Result<(), i64> {
     }
     match (offset / 8) as usize {
         index if index < USER_REGS_WORDS => set_register(tracee, index, value),
-        _ => Ok(()), // the FPU and debug-register words: not implemented, ignored
+        // The debug registers: not implemented, ignored.
+        _ if (DEBUGREG_OFFSET..DEBUGREG_OFFSET + 8 * 8).contains(&offset) => Ok(()),
+        // Linux's POKEUSER writes nothing else (the FPU word, error_code, ...).
+        _ => Err(EIO),
     }
 }
 
@@ -598,6 +644,15 @@ fn access_memory(mm: &Mm, address: u64, buffer: &mut [u8], write: bool) -> Resul
         let physical = match mm.space.translate(at) {
             Some(physical) => physical,
             None if memory.handle_fault(&mm.space, at, USER_READ_FAULT) => {
+                mm.space.translate(at).ok_or(EIO)?
+            }
+            // FOLL_FORCE reaches an area without access rights too (PROT_NONE): back it
+            // with a page that only the kernel can reach.
+            None if memory.areas.find(at).is_some() => {
+                match mm.space.map_zeroed_inaccessible(at & !4095) {
+                    Ok(_) | Err(MapError::AlreadyMapped) => {}
+                    Err(MapError::OutOfMemory) => return Err(EIO),
+                }
                 mm.space.translate(at).ok_or(EIO)?
             }
             None => return Err(EIO),

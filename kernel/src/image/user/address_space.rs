@@ -92,6 +92,17 @@ impl AddressSpace {
     /// Map a fresh zeroed page at user address `address` (page-aligned, below
     /// USER_SPACE_END).
     pub fn map_zeroed(&self, address: u64, protection: Protection) -> Result<u64, MapError> {
+        self.map_zeroed_with(address, protection.flags())
+    }
+
+    /// Map a fresh zeroed page at `address` that user mode cannot access (no user bit):
+    /// the backing of an area without access rights that the kernel itself must reach
+    /// (a tracer's FOLL_FORCE access to a PROT_NONE page). A user access faults on it.
+    pub fn map_zeroed_inaccessible(&self, address: u64) -> Result<u64, MapError> {
+        self.map_zeroed_with(address, Flags::PRESENT | Flags::NO_EXECUTE)
+    }
+
+    fn map_zeroed_with(&self, address: u64, flags: Flags) -> Result<u64, MapError> {
         debug_assert!(address.is_multiple_of(PAGE_SIZE) && address < USER_SPACE_END);
         let frame = frames::allocate_zeroed().ok_or(MapError::OutOfMemory)?;
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
@@ -102,7 +113,7 @@ impl AddressSpace {
             self.mapper().map_to_with_table_flags(
                 page,
                 physical,
-                protection.flags(),
+                flags,
                 table_flags,
                 &mut frames::KernelFrames,
             )
