@@ -155,6 +155,25 @@ pub fn describe_altstack(altstack: &AltStack, sp: u64) -> StackT {
     }
 }
 
+/// The `stack_t` a signal frame's `uc_stack` holds: the alternate stack with the flags
+/// it was set with (Linux's `t->sas_ss_flags`: SS_DISABLE, or 0 / SS_AUTODISARM), never
+/// SS_ONSTACK, wherever the interrupted RSP was (unlike `sigaltstack`'s old stack).
+fn saved_altstack(altstack: &AltStack) -> StackT {
+    let flags = if !altstack.is_enabled() {
+        SS_DISABLE
+    } else if altstack.auto_disarm {
+        SS_AUTODISARM
+    } else {
+        0
+    };
+    StackT {
+        sp: altstack.base,
+        flags,
+        padding: 0,
+        size: altstack.size,
+    }
+}
+
 /// The signal frame's FPU image size: the XSAVE area and MAGIC2, or the legacy area.
 fn fpstate_frame_size() -> usize {
     if fpu::uses_xsave() {
@@ -293,7 +312,7 @@ pub fn setup(
                 | UC_STRICT_RESTORE_SS
                 | if fpu::uses_xsave() { UC_FP_XSTATE } else { 0 },
             link: 0,
-            stack: describe_altstack(&altstack, regs.rsp),
+            stack: saved_altstack(&altstack),
             mcontext: SigContext {
                 r8: regs.r8,
                 r9: regs.r9,
