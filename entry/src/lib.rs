@@ -11,13 +11,27 @@
 //!   `topframe-percpu` variables, so the assembly needs nothing from other crates.
 //!
 //! # Using it in another kernel
-//! 1. Set up per-CPU areas with `topframe-percpu` on every CPU.
-//! 2. Supply a syscall table (`static [SyscallHandler; N]`), a [`SyscallKernel`] impl, and
-//!    an interrupt handler ([`set_interrupt_handler!`]); instantiate [`syscall_entry!`].
-//! 3. Write the entry's address to IA32_LSTAR, [`STAR`] to IA32_STAR, and an FMASK that
-//!    clears IF, TF, DF, AC, NT and IOPL; point the IDT at [`interrupts::stub_address`].
+//! 1. Set up per-CPU areas with `topframe-percpu` on every CPU, every kernel GS base
+//!    negative (the paranoid entry of the IST vectors tells kernel GS by its sign).
+//! 2. Supply a syscall table (`static [SyscallHandler; N]`, indexed by syscall number), a
+//!    [`SyscallKernel`] impl, and an interrupt handler ([`set_interrupt_handler!`]);
+//!    instantiate [`syscall_entry!`].
+//! 3. Give each CPU a GDT with Linux's selectors ([`KERNEL_CS`], [`KERNEL_DS`],
+//!    [`USER32_CS`], [`USER_DS`], [`USER_CS`] at their values: SYSRET derives user SS and
+//!    CS from [`STAR`]). Write the entry's address to IA32_LSTAR, [`STAR`] to IA32_STAR,
+//!    and an FMASK that clears IF, TF, DF, AC, NT and IOPL; point the IDT at
+//!    [`interrupts::stub_address`]. The stubs start with CLAC: on a CPU without SMAP,
+//!    overwrite each of [`smap::smap_instruction_sites`] with [`smap::NOP3`] first (a
+//!    linker script must keep the `topframe_smap_sites` section with its
+//!    `__start_`/`__stop_` bounds).
 //! 4. On every switch to a thread: [`install_thread`] (and TSS.RSP0), and
 //!    [`EntryStrategy::switch_user_state`].
+//! 5. A new thread's first return to user mode: write its initial [`PtRegs`] (user CS and
+//!    SS, RIP, RSP, RFLAGS) at [`frame_address_for`]`(kernel_stack_top)` and call
+//!    [`enter_user_mode`] on it. Every later return goes out the way it came in.
+//!
+//! `examples/minimal-kernel` in the repository is a small kernel that does exactly this,
+//! step by step, on every CPU.
 #![no_std]
 
 mod entry_block;
@@ -36,7 +50,7 @@ pub use entry_block::{
     frame_address_for, install_thread, set_dispatch_limit,
 };
 pub use pt_regs::{GENERAL_REGISTERS_SIZE, PtRegs, offsets};
-pub use return_to_user::{__topframe_entry_iret_to_user, iretq_to_user_address};
+pub use return_to_user::{__topframe_entry_iret_to_user, enter_user_mode, iretq_to_user_address};
 pub use selectors::{KERNEL_CS, KERNEL_DS, KERNEL32_CS, STAR, USER_CS, USER_DS, USER32_CS};
 pub use strategy::{CompleteFrame, EntryStrategy, LazyTopOfStack, Selected, UserEntryState};
 pub use syscall::{CALL_ALIGNMENT_PAD, SyscallHandler, SyscallKernel};

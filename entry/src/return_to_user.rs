@@ -4,7 +4,7 @@
 //! bad selector: #GP, #SS, #NP raised in ring 0 with the user's GS loaded) happens at one
 //! known instruction, which the interrupt entry recognises ([`IRETQ_TO_USER`]).
 
-use crate::pt_regs::offsets;
+use crate::pt_regs::{PtRegs, offsets};
 
 unsafe extern "C" {
     /// Jump here with RSP = the `PtRegs` of a return to user mode, interrupts off and the
@@ -12,6 +12,34 @@ unsafe extern "C" {
     pub fn __topframe_entry_iret_to_user();
     /// The IRETQ instruction of [`__topframe_entry_iret_to_user`].
     pub static __topframe_entry_iret_to_user_iretq: u8;
+}
+
+/// Leave the kernel for user mode with the registers of `frame`, through the one IRETQ
+/// path: how a new thread runs user code for the first time, when there is no entry to
+/// return through. RSP becomes `frame`; the 15 general registers come from it, then SWAPGS
+/// and IRETQ take RIP, CS, RFLAGS, RSP and SS from it.
+///
+/// # Safety
+/// Interrupts are off and the kernel's GS base is loaded. `frame` is a user-mode frame
+/// (user CS and SS, a canonical RIP; RFLAGS.IF set for a thread that takes interrupts) of
+/// the thread installed on this CPU ([`install_thread`](crate::install_thread) and
+/// TSS.RSP0), lying where that thread's entries build their frames,
+/// [`frame_address_for`](crate::frame_address_for)`(kernel_stack_top)`, or in other memory
+/// that stays valid until the IRETQ. Nothing on the current stack is used again.
+///
+/// ```ignore
+/// // A new thread's first instructions in the kernel (its first context switch lands here):
+/// let frame = topframe_entry::frame_address_for(kernel_stack_top) as *const PtRegs;
+/// // SAFETY: interrupts are off, the thread is installed, its initial frame is at `frame`.
+/// unsafe { topframe_entry::enter_user_mode(frame) }
+/// ```
+#[unsafe(naked)]
+pub unsafe extern "C" fn enter_user_mode(frame: *const PtRegs) -> ! {
+    core::arch::naked_asm!(
+        "mov rsp, rdi",                     // the frame becomes the stack
+        "jmp {iret_to_user}",               // its registers, SWAPGS, IRETQ
+        iret_to_user = sym __topframe_entry_iret_to_user,
+    )
 }
 
 /// Address of the IRETQ to user mode: a kernel-mode fault with this RIP is a fault on

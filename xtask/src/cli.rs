@@ -1,4 +1,5 @@
-//! The command line: `cargo xtask qemu ...` and `cargo xtask test ...`.
+//! The command line: `cargo xtask qemu ...`, `cargo xtask example ...`,
+//! `cargo xtask test ...` and `cargo xtask bench ...`.
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -43,6 +44,9 @@ Environment: DEFMT_LOG sets the kernel's defmt log level at build time (default 
 unset)."
     )]
     Test(TestArgs),
+    /// Build the example kernel (examples/minimal-kernel: the three crates through their
+    /// public API only), boot it in QEMU and stream its console; exit with its status.
+    Example(ExampleArgs),
     /// Measure the entry strategies: boot release kernels (floor, lazy, complete) with the
     /// bench program as /init and print per-operation figures, the static fast-path listing
     /// and the A-B difference (issue 6; README.md, "Benchmarks").
@@ -84,6 +88,26 @@ pub struct QemuArgs {
     /// (after ` -- `), so none may be empty or contain whitespace.
     #[arg(last = true, value_name = "ARGS", requires = "init", value_parser = parse_init_arg)]
     pub init_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExampleArgs {
+    /// How the entry code fills the top of the register frame.
+    #[arg(long, value_enum, default_value_t)]
+    pub strategy: Strategy,
+    /// Number of CPUs; the example runs one user task on each (it uses at most 16).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = parse_cpu_count)]
+    pub smp: usize,
+    /// Accelerator; auto picks KVM only where it is hardware virtualization.
+    #[arg(long, value_enum, default_value_t)]
+    pub accel: AccelChoice,
+    /// Build the example with the release profile.
+    #[arg(long)]
+    pub release: bool,
+    /// Kill QEMU and exit with 124 after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +273,27 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn example_defaults_and_flags() {
+        let example = |args: &[&str]| match parse(args).expect("valid command line").command {
+            Command::Example(example) => example,
+            other => panic!("parsed as {other:?}"),
+        };
+        let defaults = example(&["example"]);
+        assert_eq!(defaults.strategy, Strategy::Complete);
+        assert_eq!(defaults.smp, 2);
+        assert_eq!(defaults.accel, AccelChoice::Auto);
+        assert!(!defaults.release);
+        assert_eq!(defaults.timeout, 120);
+        let lazy = example(&["example", "--strategy", "lazy", "--smp", "4", "--release"]);
+        assert_eq!(
+            (lazy.strategy, lazy.smp, lazy.release),
+            (Strategy::Lazy, 4, true)
+        );
+        assert!(parse(&["example", "--smp", "0"]).is_err());
+        assert!(parse(&["example", "--init", "/p"]).is_err());
     }
 
     #[test]

@@ -25,10 +25,35 @@ pub enum Strategy {
     Lazy,
 }
 
-/// One build of the kernel image.
+/// Which kernel: the reference kernel of `kernel/`, or the minimal example of
+/// `examples/minimal-kernel` (the three crates through their public API only).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, ValueEnum, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernel {
+    /// `topframe-kernel`.
+    #[default]
+    Reference,
+    /// `topframe-example-kernel`.
+    Example,
+}
+
+impl Kernel {
+    /// The cargo package, which is also the name of its one binary.
+    pub fn package(self) -> &'static str {
+        match self {
+            Kernel::Reference => "topframe-kernel",
+            Kernel::Example => "topframe-example-kernel",
+        }
+    }
+}
+
+/// One build of a kernel image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KernelVariant {
-    /// With the in-kernel self tests (`selftest` feature).
+    pub kernel: Kernel,
+    /// With the in-kernel self tests (`selftest` feature; the reference kernel only).
     pub selftest: bool,
     pub strategy: Strategy,
     pub release: bool,
@@ -42,9 +67,19 @@ pub enum CargoOutput {
 }
 
 impl KernelVariant {
+    /// The example kernel under `strategy`.
+    pub const fn example(strategy: Strategy, release: bool) -> KernelVariant {
+        KernelVariant {
+            kernel: Kernel::Example,
+            selftest: false,
+            strategy,
+            release,
+        }
+    }
+
     fn features(&self) -> Vec<&'static str> {
         let mut features = vec!["image"];
-        if self.selftest {
+        if self.selftest && self.kernel == Kernel::Reference {
             features.push("selftest");
         }
         if self.strategy == Strategy::Lazy {
@@ -57,9 +92,12 @@ impl KernelVariant {
         if self.release { "release" } else { "debug" }
     }
 
-    /// `image`, `image-selftest-lazy-top-of-stack-release`, ...
+    /// `image`, `image-selftest-lazy-top-of-stack-release`, `example-image`, ...
     pub fn name(&self) -> String {
         let mut name = self.features().join("-");
+        if self.kernel == Kernel::Example {
+            name = format!("example-{name}");
+        }
         if self.release {
             name.push_str("-release");
         }
@@ -75,14 +113,15 @@ impl KernelVariant {
         self.target_dir()
             .join(KERNEL_TARGET)
             .join(self.profile())
-            .join("topframe-kernel")
+            .join(self.kernel.package())
     }
 
     /// Builds the image and returns the path of its ELF. With `CargoOutput::Captured` the root
     /// cause of a failed build's error is cargo's output.
     pub fn build(&self, output: CargoOutput) -> Result<PathBuf> {
         let mut cargo = workspace::cargo();
-        cargo.args(["build", "-p", "topframe-kernel", "--bin", "topframe-kernel"]);
+        let package = self.kernel.package();
+        cargo.args(["build", "-p", package, "--bin", package]);
         cargo.args([
             "--target",
             KERNEL_TARGET,
@@ -132,11 +171,13 @@ mod tests {
     #[test]
     fn variants_have_their_own_names_and_paths() {
         let plain = KernelVariant {
+            kernel: Kernel::Reference,
             selftest: false,
             strategy: Strategy::Complete,
             release: false,
         };
         let test_lazy_release = KernelVariant {
+            kernel: Kernel::Reference,
             selftest: true,
             strategy: Strategy::Lazy,
             release: true,
@@ -154,5 +195,17 @@ mod tests {
         assert!(test_lazy_release.elf_path().ends_with(
             "image-selftest-lazy-top-of-stack-release/x86_64-unknown-none/release/topframe-kernel"
         ));
+        let example = KernelVariant::example(Strategy::Lazy, false);
+        assert_eq!(example.name(), "example-image-lazy-top-of-stack");
+        assert!(example.elf_path().ends_with(
+            "target/kernel/example-image-lazy-top-of-stack/x86_64-unknown-none/debug/\
+             topframe-example-kernel"
+        ));
+        // The example has no self tests: asking for them changes nothing.
+        let with_selftest = KernelVariant {
+            selftest: true,
+            ..KernelVariant::example(Strategy::Complete, true)
+        };
+        assert_eq!(with_selftest.name(), "example-image-release");
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask qemu`: build the kernel, boot it in QEMU, stream its console and its
 //!   decoded defmt log, exit with the kernel's own status.
+//! - `cargo xtask example`: build the example kernel (`examples/minimal-kernel`), boot it,
+//!   exit with its status.
 //! - `cargo xtask test`: host tests, lints, the per-CPU codegen check and the QEMU suite
 //!   (`tests/qemu-suite.toml`), ending with one line `N passed, N failed`.
 //! - `cargo xtask bench`: the A/B harness for the entry strategies (see `bench`).
@@ -15,6 +17,7 @@ mod cli;
 mod codegen_check;
 mod console_protocol;
 mod defmt_log;
+mod example_cmd;
 mod initramfs;
 mod kernel_build;
 mod qemu;
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Qemu(args) => qemu_cmd::run(&args),
+        Command::Example(args) => example_cmd::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Bench(args) => bench::run(&args),
     };

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use crate::cli::{QemuArgs, UsageError};
 use crate::defmt_log::LogDecoder;
 use crate::initramfs::Initramfs;
-use crate::kernel_build::{CargoOutput, KernelVariant};
+use crate::kernel_build::{CargoOutput, Kernel, KernelVariant};
 use crate::qemu::{self, Ending, Line, Machine};
 use crate::{accel, setup, static_elf, workspace};
 
@@ -30,6 +30,7 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
     let accel = accel::choose(args.accel)?;
     setup::ensure_host_ready()?;
     let variant = KernelVariant {
+        kernel: Kernel::Reference,
         selftest: false,
         strategy: args.strategy,
         release: args.release,
@@ -57,24 +58,33 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
         &machine,
         log,
         Duration::from_secs(args.timeout),
-        &mut |line| match line {
-            Line::Console(text) => println!("{text}"),
-            Line::Log(text) => println!("  log| {text}"),
-            Line::QemuStderr(text) => eprintln!("{text}"),
-        },
+        &mut print_line,
     );
     if let Some(initrd) = initrd {
         // Only this boot used it.
         let _ = std::fs::remove_file(initrd);
     }
-    Ok(match ending? {
+    Ok(exit_code(ending?, args.timeout))
+}
+
+/// Shows one line of a boot: the console and decoded log on stdout, QEMU's own on stderr.
+pub fn print_line(line: &Line) {
+    match line {
+        Line::Console(text) => println!("{text}"),
+        Line::Log(text) => println!("  log| {text}"),
+        Line::QemuStderr(text) => eprintln!("{text}"),
+    }
+}
+
+/// xtask's exit status for a boot that ended so (`timeout`: the seconds it was given).
+pub fn exit_code(ending: Ending, timeout: u64) -> ExitCode {
+    match ending {
         // A status beyond what a process can return still must not read as success.
         Ending::KernelStatus(status) => ExitCode::from(u8::try_from(status).unwrap_or(1)),
         Ending::TimedOut => {
             eprintln!(
-                "error: the kernel did not power off within {} s, QEMU was stopped (more time: \
-                 --timeout SECONDS)",
-                args.timeout
+                "error: the kernel did not power off within {timeout} s, QEMU was stopped (more \
+                 time: --timeout SECONDS)"
             );
             ExitCode::from(TIMED_OUT)
         }
@@ -85,7 +95,7 @@ pub fn run(args: &QemuArgs) -> Result<ExitCode> {
             );
             ExitCode::FAILURE
         }
-    })
+    }
 }
 
 /// The demo init (`tests/src/bin/demo.rs`), built for the host like the ABI programs.

@@ -13,7 +13,7 @@ use topframe_kernel::cmdline::{Cmdline, Setting};
 use crate::accel::Accel;
 use crate::cli::UsageError;
 use crate::console_protocol::{self, SelftestLine};
-use crate::kernel_build::{KernelVariant, Strategy};
+use crate::kernel_build::{Kernel, KernelVariant, Strategy};
 use crate::qemu::{self, Apic, Ending, Machine};
 use crate::workspace;
 
@@ -31,6 +31,10 @@ struct SuiteFile {
 #[serde(deny_unknown_fields)]
 pub struct Run {
     pub name: String,
+    /// The reference kernel, or the example (`examples/minimal-kernel`), which has no
+    /// self tests, command line or programs: its boot is its one case.
+    #[serde(default)]
+    pub kernel: Kernel,
     #[serde(default = "one")]
     pub smp: usize,
     #[serde(default)]
@@ -42,8 +46,9 @@ pub struct Run {
     /// Deterministic TCG (`-icount`), or multi-threaded TCG when false.
     #[serde(default = "yes")]
     pub icount: bool,
-    #[serde(default = "selftest")]
-    pub cmdline: String,
+    /// The kernel command line; `selftest` when absent (nothing for the example).
+    #[serde(default)]
+    cmdline: Option<String>,
     /// Seconds.
     #[serde(default = "two_minutes")]
     pub timeout: u64,
@@ -78,10 +83,6 @@ fn one() -> usize {
 
 fn yes() -> bool {
     true
-}
-
-fn selftest() -> String {
-    "selftest".to_string()
 }
 
 fn two_minutes() -> u64 {
@@ -132,17 +133,24 @@ fn parse(text: &str) -> Result<Vec<Run>, String> {
             Some("the name is used twice".to_string())
         } else if run.timeout == 0 {
             Some("timeout must be at least 1 second".to_string())
+        } else if run.kernel == Kernel::Example
+            && (run.cmdline.is_some() || run.programs.is_some() || run.apic != Apic::X2apic)
+        {
+            Some(
+                "the example kernel takes no cmdline or programs and needs apic = \"x2apic\""
+                    .to_string(),
+            )
         } else if run.programs == Some(ProgramSet::Abi)
-            && (Cmdline(&run.cmdline).get("runlist") != Setting::Flag
-                || Cmdline(&run.cmdline).get("selftest") != Setting::Absent)
+            && (Cmdline(run.cmdline()).get("runlist") != Setting::Flag
+                || Cmdline(run.cmdline()).get("selftest") != Setting::Absent)
         {
             Some(
                 "a run with `programs` needs `runlist` and no `selftest` in its cmdline"
                     .to_string(),
             )
         } else if run.programs == Some(ProgramSet::Init)
-            && (!matches!(Cmdline(&run.cmdline).get("init"), Setting::Value(_))
-                || Cmdline(&run.cmdline).get("selftest") != Setting::Absent)
+            && (!matches!(Cmdline(run.cmdline()).get("init"), Setting::Value(_))
+                || Cmdline(run.cmdline()).get("selftest") != Setting::Absent)
         {
             Some(
                 "a run with `programs = \"init\"` needs `init=PATH` and no `selftest` in its cmdline"
@@ -175,9 +183,19 @@ pub fn selected(runs: Vec<Run>, full: bool) -> Vec<Run> {
 }
 
 impl Run {
+    /// The kernel command line it boots with.
+    pub fn cmdline(&self) -> &str {
+        match (&self.cmdline, self.kernel) {
+            (Some(cmdline), _) => cmdline,
+            (None, Kernel::Reference) => "selftest",
+            (None, Kernel::Example) => "",
+        }
+    }
+
     pub fn kernel_variant(&self) -> KernelVariant {
         KernelVariant {
-            selftest: true,
+            kernel: self.kernel,
+            selftest: self.kernel == Kernel::Reference,
             strategy: self.strategy,
             release: self.release,
         }
@@ -194,7 +212,7 @@ impl Run {
                 Accel::TcgMultiThreaded
             },
             apic: self.apic,
-            cmdline: self.cmdline.clone(),
+            cmdline: self.cmdline().to_string(),
             extra_args: Vec::new(),
         }
     }
@@ -218,8 +236,8 @@ impl Run {
                 problems.push(format!("no console line matches `{expected}`"));
             }
         }
-        // A run of programs reports them case by case instead.
-        if self.expect_status == 0 && self.programs.is_none() {
+        // A run of programs reports them case by case instead; the example has no self tests.
+        if self.expect_status == 0 && self.programs.is_none() && self.kernel == Kernel::Reference {
             problems.extend(selftest_problems(console));
         }
         if problems.is_empty() {
@@ -321,12 +339,12 @@ full_only = true   # only with --full
         assert_eq!(xapic.strategy, Strategy::Lazy);
         assert!(xapic.release);
         assert_eq!(xapic.timeout, 300);
-        assert_eq!(xapic.cmdline, "selftest");
+        assert_eq!(xapic.cmdline(), "selftest");
 
         let crash = &runs[run_named(&runs, "crash-page-fault")];
         assert_eq!(crash.smp, 1);
         assert_eq!(crash.expect_status, 101);
-        assert_eq!(crash.cmdline, "selftest=crash_page_fault");
+        assert_eq!(crash.cmdline(), "selftest=crash_page_fault");
 
         let mttcg = &runs[run_named(&runs, "smp4-mttcg")];
         assert!(!mttcg.icount);
@@ -524,6 +542,43 @@ timeout = 300
         }
         // Without a cmdline, a run boots with `selftest`.
         assert!(error("[[run]]\nname = \"a\"\nprograms = \"abi\"\n").contains("runlist"));
+    }
+
+    const EXAMPLE_RUN: &str = r#"
+[[run]]
+name = "example-lazy-smp2"
+kernel = "example"
+smp = 2
+strategy = "lazy"
+expect_output = ['^hello from CPU 1$']
+"#;
+
+    #[test]
+    fn example_kernel_runs() {
+        let run = parse(EXAMPLE_RUN).unwrap().remove(0);
+        assert_eq!(run.kernel, Kernel::Example);
+        assert_eq!(run.cmdline(), "");
+        assert_eq!(
+            run.kernel_variant(),
+            KernelVariant::example(Strategy::Lazy, false)
+        );
+        assert_eq!(first_run().kernel, Kernel::Reference);
+        assert!(first_run().kernel_variant().selftest);
+        // Its boot is its only case: no self-test summary is expected.
+        let console = lines("hello from CPU 1\ntopframe: exit status 0");
+        assert_eq!(run.boot_verdict(&Ending::KernelStatus(0), &console), Ok(()));
+        assert_eq!(
+            run.boot_verdict(&Ending::KernelStatus(0), &lines("topframe: exit status 0")),
+            Err("no console line matches `^hello from CPU 1$`".to_string())
+        );
+        for extra in ["cmdline = \"\"", "programs = \"abi\"", "apic = \"xapic\""] {
+            let text = format!("{EXAMPLE_RUN}{extra}\n");
+            assert!(
+                error(&text).contains("the example kernel takes no"),
+                "{extra}"
+            );
+        }
+        assert!(error("[[run]]\nname = \"a\"\nkernel = \"other\"\n").starts_with("3:10: "));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::cli::TestArgs;
 use crate::codegen_check;
 use crate::console_protocol::{self, SelftestLine};
 use crate::defmt_log::LogDecoder;
-use crate::kernel_build::{CargoOutput, KERNEL_TARGET, KernelVariant, Strategy};
+use crate::kernel_build::{CargoOutput, KERNEL_TARGET, Kernel, KernelVariant, Strategy};
 use crate::qemu::{self, Line};
 use crate::run_list::RunListWatcher;
 use crate::suite::{self, ProgramSet, Run, SUITE_FILE};
@@ -30,6 +30,7 @@ use crate::{setup, workspace};
 
 /// The kernel the codegen check disassembles: optimized, as the accessors are meant to be.
 const CODEGEN_VARIANT: KernelVariant = KernelVariant {
+    kernel: Kernel::Reference,
     selftest: true,
     strategy: Strategy::Complete,
     release: true,
@@ -266,6 +267,13 @@ fn lints(report: &Report) {
             format!(
                 "clippy -p topframe-kernel --bin topframe-kernel --target {KERNEL_TARGET} \
                  --features image,selftest -- -D warnings"
+            ),
+        ),
+        (
+            "lint/clippy-example",
+            format!(
+                "clippy -p topframe-example-kernel --bin topframe-example-kernel --target \
+                 {KERNEL_TARGET} --features image -- -D warnings"
             ),
         ),
     ];

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::bench::column::Column;
 use crate::initramfs::Initramfs;
-use crate::kernel_build::{CargoOutput, KERNEL_TARGET, KernelVariant, Strategy};
+use crate::kernel_build::{CargoOutput, KERNEL_TARGET, Kernel, KernelVariant, Strategy};
 use crate::{static_elf, workspace};
 
 const BENCH_PACKAGE: &str = "topframe-bench-programs";
@@ -33,6 +33,7 @@ impl TopframeKernel {
     pub fn build(self) -> Result<PathBuf> {
         match self {
             TopframeKernel::Entry(strategy) => KernelVariant {
+                kernel: Kernel::Reference,
                 selftest: false,
                 strategy,
                 release: true,
