@@ -7,6 +7,8 @@ pub const EPERM: i64 = 1;
 pub const ESRCH: i64 = 3;
 /// Interrupted system call.
 pub const EINTR: i64 = 4;
+/// I/O error: also ptrace's answer for inaccessible memory and bad `struct user` offsets.
+pub const EIO: i64 = 5;
 /// No child processes.
 pub const ECHILD: i64 = 10;
 /// Try again (`EWOULDBLOCK`): e.g. a futex word that does not hold the expected value.
@@ -17,6 +19,8 @@ pub const ENOMEM: i64 = 12;
 pub const EFAULT: i64 = 14;
 /// Device or resource busy.
 pub const EBUSY: i64 = 16;
+/// File exists: also a MAP_FIXED_NOREPLACE range in use.
+pub const EEXIST: i64 = 17;
 /// Invalid argument.
 pub const EINVAL: i64 = 22;
 /// Function not implemented.

@@ -11,10 +11,14 @@ pub const PROT_NONE: u64 = 0;
 pub const PROT_READ: u64 = 0x1;
 /// Writable.
 pub const PROT_WRITE: u64 = 0x2;
+/// Executable.
+pub const PROT_EXEC: u64 = 0x4;
 /// Private (copy-on-write across fork).
 pub const MAP_PRIVATE: u64 = 0x02;
 /// Not backed by a file: zero-filled.
 pub const MAP_ANONYMOUS: u64 = 0x20;
+/// Exactly at the address given, failing with EEXIST if something is mapped there.
+pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
 /// `mmap(NULL, length, protection, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)`: the address of
 /// the fresh mapping, or `-errno`.

@@ -36,6 +36,11 @@ pub mod rflags {
     /// Nested task: settable from user mode; IRET with it set would fault in the kernel,
     /// so the kernel must mask it on entry and give it back on return.
     pub const NT: u64 = 1 << 14;
+    /// Resume: suppresses a debug fault at the next instruction; the CPU sets it in the
+    /// frame of a fault, `pushfq` never shows it.
+    pub const RF: u64 = 1 << 16;
+    /// Alignment check: settable from user mode (it faults only misaligned accesses).
+    pub const AC: u64 = 1 << 18;
 
     /// What user code normally runs with: nothing but IF (and the always-one bit).
     pub const QUIET: u64 = IF | RESERVED_1;

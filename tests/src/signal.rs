@@ -33,8 +33,12 @@ pub const SIGSEGV: u32 = 11;
 pub const SIGUSR2: u32 = 12;
 /// Termination request.
 pub const SIGTERM: u32 = 15;
+/// A child ended (ignored by default).
+pub const SIGCHLD: u32 = 17;
 /// Stop: cannot be caught, blocked or ignored.
 pub const SIGSTOP: u32 = 19;
+/// Window size change (ignored by default).
+pub const SIGWINCH: u32 = 28;
 /// The number of signals a 64-bit mask holds.
 pub const NSIG: u32 = 64;
 

@@ -97,9 +97,6 @@ struct TraceState {
     resume: Option<Resume>,
     /// PTRACE_SINGLESTEP set TF in the tracee's RFLAGS (cleared again on resume).
     forced_trap_flag: bool,
-    /// Resumed by PTRACE_SINGLESTEP (Linux's TIF_SINGLESTEP): a syscall the tracee
-    /// steps over reports the step at its exit.
-    single_step: bool,
 }
 
 /// A task's tracing state.
@@ -108,6 +105,9 @@ pub struct Trace {
     /// PTRACE_SYSCALL: stop at the next syscall entry and exit (read without the lock
     /// on every slow syscall exit).
     syscall_stops: AtomicBool,
+    /// Resumed by PTRACE_SINGLESTEP (Linux's TIF_SINGLESTEP): a syscall the tracee steps
+    /// over reports the step at its exit (read without the lock there too).
+    single_step: AtomicBool,
 }
 
 impl Trace {
@@ -115,11 +115,16 @@ impl Trace {
         Trace {
             state: IrqSafeLock::new(TraceState::default()),
             syscall_stops: AtomicBool::new(false),
+            single_step: AtomicBool::new(false),
         }
     }
 
     fn syscall_stops(&self) -> bool {
         self.syscall_stops.load(Ordering::Acquire)
+    }
+
+    fn single_step(&self) -> bool {
+        self.single_step.load(Ordering::Acquire)
     }
 }
 
@@ -227,7 +232,7 @@ pub fn syscall_entry_stop(regs: &mut PtRegs) -> bool {
 /// would come one instruction later: SYSCALL clears TF): Linux's report_single_step.
 pub fn syscall_exit_stop(regs: &mut PtRegs) {
     let task = task::current();
-    if task.trace.state.lock().single_step {
+    if task.trace.single_step() {
         let info = Info {
             code: signal::TRAP_BRKPT,
             address: regs.rip,
@@ -284,6 +289,7 @@ fn detach(tracee: &Arc<Task>, signal: u8) {
         unsafe { tracee_frame(tracee) }.eflags &= !TRAP_FLAG;
     }
     tracee.trace.syscall_stops.store(false, Ordering::Release);
+    tracee.trace.single_step.store(false, Ordering::Release);
     *state = TraceState {
         resume: stopped.then_some(Resume { signal }),
         stop: state.stop,
@@ -462,7 +468,10 @@ fn resume(tracee: &Arc<Task>, request: u64, data: u64) -> Result<(), i64> {
             .trace
             .syscall_stops
             .store(request == PTRACE_SYSCALL, Ordering::Release);
-        state.single_step = request == PTRACE_SINGLESTEP;
+        tracee
+            .trace
+            .single_step
+            .store(request == PTRACE_SINGLESTEP, Ordering::Release);
         if request == PTRACE_SINGLESTEP {
             if frame.eflags & TRAP_FLAG == 0 {
                 frame.eflags |= TRAP_FLAG;

@@ -18,6 +18,7 @@
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use topframe_abi_tests::registers::rflags::AC;
 use topframe_abi_tests::registers::rflags::{DF, NT, TF};
 use topframe_abi_tests::signal::{self, SIGTRAP, SIGUSR1, SigInfo, UContext};
 use topframe_abi_tests::{
@@ -25,10 +26,6 @@ use topframe_abi_tests::{
 };
 
 abi_test_main!(main);
-
-/// Alignment check: settable from user mode (it faults only misaligned accesses, and the
-/// assembly with it set makes none).
-const AC: u64 = 1 << 18;
 
 /// Signals handled so far (both handlers).
 static SIGNALS: AtomicU64 = AtomicU64::new(0);

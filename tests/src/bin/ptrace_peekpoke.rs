@@ -35,6 +35,7 @@ use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use topframe_abi_tests::errno::EIO;
 use topframe_abi_tests::errno::ESRCH;
 use topframe_abi_tests::mman::{self, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE};
 use topframe_abi_tests::process;
@@ -43,16 +44,14 @@ use topframe_abi_tests::ptrace::{
     PTRACE_POKETEXT, PTRACE_POKEUSER, PTRACE_TRACEME, UserRegs,
 };
 use topframe_abi_tests::registers::rflags;
+use topframe_abi_tests::registers::rflags::AC;
+use topframe_abi_tests::registers::rflags::RF;
 use topframe_abi_tests::signal::{SIGSTOP, USER_CS, USER_DS};
 use topframe_abi_tests::{
     InitialStack, abi_test_main, check, check_eq, exit_group, fail, getpid, gettid, nr,
 };
 
 abi_test_main!(main);
-
-/// I/O error: what ptrace returns for memory it cannot access and bad `struct user`
-/// offsets or values (not in `errno.rs`).
-const EIO: i64 = 5;
 
 /// `sizeof(struct user)` on x86_64, as the kernel declares it (`<asm/user_64.h>`): after the
 /// debug registers come `error_code` and `fault_address` (glibc's copy stops before them,
@@ -80,10 +79,6 @@ const TRACER_FLAGS: u64 = rflags::CF
     | rflags::NT
     | RF
     | AC;
-/// Resume flag.
-const RF: u64 = 1 << 16;
-/// Alignment check.
-const AC: u64 = 1 << 18;
 
 /// [`DATA`] in the parent (and in the child until it changes it).
 const PARENT_VALUE: u64 = 0x7a7a_0000_1111_2222;

@@ -26,6 +26,8 @@ use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use topframe_abi_tests::errno::EINTR;
 use topframe_abi_tests::process::{self, exit_status, killed_by};
+use topframe_abi_tests::signal::SIGCHLD;
+use topframe_abi_tests::signal::SIGWINCH;
 use topframe_abi_tests::signal::{
     self, SA_RESTART, SI_USER, SIG_DFL, SIG_IGN, SIG_SETMASK, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2,
     SigInfo, UContext, bit,
@@ -36,11 +38,6 @@ use topframe_abi_tests::{
 };
 
 abi_test_main!(main);
-
-/// Window size change: ignored by default.
-const SIGWINCH: u32 = 28;
-/// Child ended: ignored by default.
-const SIGCHLD: u32 = 17;
 
 /// The address of [`labeled_syscall4`]'s `syscall` instruction and of the one after it,
 /// and the number of the call it makes: stored before the `syscall`.

@@ -45,6 +45,7 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use topframe_abi_tests::errno::{EFAULT, EINVAL, ESRCH};
 use topframe_abi_tests::process::{self, killed_by};
+use topframe_abi_tests::signal::SIGWINCH;
 use topframe_abi_tests::signal::{
     self, SA_NODEFER, SA_RESETHAND, SA_RESTART, SA_RESTORER, SA_SIGINFO, SI_TKILL, SI_USER,
     SIG_BLOCK, SIG_DFL, SIG_IGN, SIG_SETMASK, SIG_UNBLOCK, SIGHUP, SIGKILL, SIGSEGV, SIGSTOP,
@@ -56,8 +57,6 @@ use topframe_abi_tests::{
 
 abi_test_main!(main);
 
-/// Window size change: its default action is to ignore it.
-const SIGWINCH: u32 = 28;
 /// A real-time signal (SIGRTMIN + 6 as glibc counts): delivered after the standard ones.
 const SIGRT: u32 = 40;
 /// `sa_flags` bit that no kernel supports: Linux clears it, so that programs can detect

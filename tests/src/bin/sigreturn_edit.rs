@@ -27,6 +27,7 @@ use core::mem::offset_of;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use topframe_abi_tests::mman::{self, PROT_READ, PROT_WRITE};
+use topframe_abi_tests::registers::rflags::AC;
 use topframe_abi_tests::registers::{Pattern, Registers, rflags};
 use topframe_abi_tests::signal::{
     self, ILL_ILLOPN, SIG_DFL, SIGILL, SIGTRAP, SigInfo, TRAP_TRACE, UContext,
@@ -35,8 +36,6 @@ use topframe_abi_tests::{InitialStack, abi_test_main, check, check_eq, fail};
 
 abi_test_main!(main);
 
-/// RFLAGS' alignment-check flag.
-const AC: u64 = 1 << 18;
 /// The exception vector of #DB.
 const TRAPNO_DB: u64 = 1;
 /// The landing routine's fresh stack.

@@ -31,25 +31,20 @@ use core::arch::asm;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use topframe_abi_tests::errno::EEXIST;
 use topframe_abi_tests::errno::ENOMEM;
+use topframe_abi_tests::mman::MAP_FIXED_NOREPLACE;
+use topframe_abi_tests::mman::PROT_EXEC;
 use topframe_abi_tests::mman::{
     self, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE,
 };
+use topframe_abi_tests::registers::rflags::RF;
 use topframe_abi_tests::signal::{
     self, SEGV_MAPERR, SI_KERNEL, SIGSEGV, SIGUSR1, SigContext, SigInfo, UContext, USER_CS,
 };
 use topframe_abi_tests::{InitialStack, abi_test_main, check, check_eq, getpid, nr, syscall6};
 
 abi_test_main!(main);
-
-/// `mmap`: executable.
-const PROT_EXEC: u64 = 0x4;
-/// `mmap`: exactly at the address given, failing with EEXIST if something is there.
-const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-/// File exists: a MAP_FIXED_NOREPLACE range in use.
-const EEXIST: i64 = 17;
-/// RFLAGS' resume flag, set in the frame of a fault.
-const RF: u64 = 1 << 16;
 
 /// `sigcontext.err` bits of a #PF: present (protection), user, instruction fetch.
 const PF_PROTECTION: u64 = 1 << 0;

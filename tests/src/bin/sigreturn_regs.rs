@@ -33,6 +33,7 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use topframe_abi_tests::mman::{self, PROT_READ, PROT_WRITE};
+use topframe_abi_tests::registers::rflags::RF;
 use topframe_abi_tests::registers::{Capture, Pattern, Registers, rflags};
 use topframe_abi_tests::signal::{
     self, ILL_ILLOPN, SI_TKILL, SIG_DFL, SIGILL, SIGUSR1, SigInfo, UContext,
@@ -41,8 +42,6 @@ use topframe_abi_tests::{InitialStack, abi_test_main, check, check_eq, getpid, g
 
 abi_test_main!(main);
 
-/// RFLAGS' resume flag.
-const RF: u64 = 1 << 16;
 /// The exception vector of #UD.
 const TRAPNO_UD: u64 = 6;
 /// The red zone below the interrupted RSP.

@@ -56,8 +56,7 @@ pub fn from_argument(signal: u64) -> Option<u8> {
 /// next return to user mode through the exit work, and a sleeping task is woken (its
 /// wait ends with a restart code).
 pub fn recalc_pending(task: &Arc<Task>) {
-    if task.signals.deliverable(&task.process.signals).is_some() {
-        task.work.set(WorkFlags::SIGNAL_PENDING);
+    if recalc_current(task) {
         kick(task);
     }
 }
@@ -65,11 +64,13 @@ pub fn recalc_pending(task: &Arc<Task>) {
 /// The running thread's mask changed (a handler's mask set up, or rt_sigreturn's restore):
 /// if a signal is deliverable now, the exit work delivers it before the return to user
 /// mode (Linux's `set_current_blocked` recalculates TIF_SIGPENDING, and the exit loop sets
-/// up one frame after the other).
-pub fn recalc_current(task: &Task) {
-    if task.signals.deliverable(&task.process.signals).is_some() {
+/// up one frame after the other). True when one is.
+pub fn recalc_current(task: &Task) -> bool {
+    let deliverable = task.signals.deliverable(&task.process.signals).is_some();
+    if deliverable {
         task.work.set(WorkFlags::SIGNAL_PENDING);
     }
+    deliverable
 }
 
 /// Wake `task` if it sleeps, interrupt its CPU if it runs elsewhere, so that it reaches
