@@ -1,4 +1,4 @@
-//! IDT entry stubs for all 256 vectors, building a [`PtRegs`] and calling the kernel.
+//! IDT entry stubs for all 256 vectors, building a [`PtRegs`](crate::PtRegs) and calling the kernel.
 //!
 //! Each vector has a 16-byte stub at `stub_address(vector)`: `cld`, `push $-1` into the
 //! `orig_rax` slot when the CPU pushed no error code (the error code lands there

@@ -33,6 +33,7 @@
 //! `examples/minimal-kernel` in the repository is a small kernel that does exactly this,
 //! step by step, on every CPU.
 #![no_std]
+#![warn(missing_docs)]
 
 mod entry_block;
 #[cfg(target_os = "none")]

@@ -17,51 +17,93 @@ use static_assertions::const_assert_eq;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PtRegs {
+    /// R15 (callee-saved in the C ABI).
     pub r15: u64,
+    /// R14 (callee-saved).
     pub r14: u64,
+    /// R13 (callee-saved).
     pub r13: u64,
+    /// R12 (callee-saved).
     pub r12: u64,
+    /// RBP (callee-saved).
     pub rbp: u64,
+    /// RBX (callee-saved).
     pub rbx: u64,
+    /// R11; after SYSCALL, the user RFLAGS the CPU copied there.
     pub r11: u64,
+    /// R10: the fourth syscall argument (RCX is taken by SYSCALL).
     pub r10: u64,
+    /// R9: the sixth syscall argument.
     pub r9: u64,
+    /// R8: the fifth syscall argument.
     pub r8: u64,
+    /// RAX: the syscall number at entry, the return value at exit.
     pub rax: u64,
+    /// RCX; after SYSCALL, the user return address the CPU copied there.
     pub rcx: u64,
+    /// RDX: the third syscall argument.
     pub rdx: u64,
+    /// RSI: the second syscall argument.
     pub rsi: u64,
+    /// RDI: the first syscall argument.
     pub rdi: u64,
+    /// The syscall number, an exception's error code, or `-1`.
     pub orig_rax: u64,
+    /// User (or interrupted) RIP.
     pub rip: u64,
+    /// Code segment selector of the interrupted context.
     pub cs: u64,
+    /// RFLAGS of the interrupted context.
     pub eflags: u64,
+    /// Stack pointer of the interrupted context.
     pub rsp: u64,
+    /// Stack segment selector of the interrupted context.
     pub ss: u64,
 }
 
 /// Byte offsets of the [`PtRegs`] fields, for assembly `const` operands.
 pub mod offsets {
+    /// Offset of [`super::PtRegs::r15`].
     pub const R15: usize = 0;
+    /// Offset of [`super::PtRegs::r14`].
     pub const R14: usize = 8;
+    /// Offset of [`super::PtRegs::r13`].
     pub const R13: usize = 16;
+    /// Offset of [`super::PtRegs::r12`].
     pub const R12: usize = 24;
+    /// Offset of [`super::PtRegs::rbp`].
     pub const RBP: usize = 32;
+    /// Offset of [`super::PtRegs::rbx`].
     pub const RBX: usize = 40;
+    /// Offset of [`super::PtRegs::r11`].
     pub const R11: usize = 48;
+    /// Offset of [`super::PtRegs::r10`].
     pub const R10: usize = 56;
+    /// Offset of [`super::PtRegs::r9`].
     pub const R9: usize = 64;
+    /// Offset of [`super::PtRegs::r8`].
     pub const R8: usize = 72;
+    /// Offset of [`super::PtRegs::rax`].
     pub const RAX: usize = 80;
+    /// Offset of [`super::PtRegs::rcx`].
     pub const RCX: usize = 88;
+    /// Offset of [`super::PtRegs::rdx`].
     pub const RDX: usize = 96;
+    /// Offset of [`super::PtRegs::rsi`].
     pub const RSI: usize = 104;
+    /// Offset of [`super::PtRegs::rdi`].
     pub const RDI: usize = 112;
+    /// Offset of [`super::PtRegs::orig_rax`].
     pub const ORIG_RAX: usize = 120;
+    /// Offset of [`super::PtRegs::rip`].
     pub const RIP: usize = 128;
+    /// Offset of [`super::PtRegs::cs`].
     pub const CS: usize = 136;
+    /// Offset of [`super::PtRegs::eflags`].
     pub const EFLAGS: usize = 144;
+    /// Offset of [`super::PtRegs::rsp`].
     pub const RSP: usize = 152;
+    /// Offset of [`super::PtRegs::ss`].
     pub const SS: usize = 160;
     /// Size of the whole frame.
     pub const SIZE: usize = 168;

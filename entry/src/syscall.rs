@@ -3,7 +3,7 @@
 //!
 //! [`syscall_entry!`](crate::syscall_entry) expands to a naked function holding the whole
 //! path from LSTAR to SYSRETQ. Its assembly-time parameters are the strategy
-//! ([`EntryStrategy::LAZY`](crate::EntryStrategy::LAZY)) and `privileged`: a kernel
+//! ([`EntryStrategy::LAZY`]) and `privileged`: a kernel
 //! instance executes SWAPGS, STI/CLI, SYSRETQ and IRETQ; the ring-3 twin (a host process
 //! timing the same code) drops SWAPGS and STI/CLI and returns with `jmp rcx`. Everything
 //! else is the same instructions.

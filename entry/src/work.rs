@@ -35,6 +35,7 @@ pub const EXIT_WORK_MASK: u32 = WorkFlags::all().bits();
 pub struct ThreadWork(AtomicU32);
 
 impl ThreadWork {
+    /// No work pending.
     pub const fn new() -> ThreadWork {
         ThreadWork(AtomicU32::new(0))
     }

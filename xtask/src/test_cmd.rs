@@ -276,6 +276,27 @@ fn lints(report: &Report) {
                  {KERNEL_TARGET} --features image -- -D warnings"
             ),
         ),
+        // The three crates' documentation, as docs.rs builds it (for the kernel target):
+        // every public item documented (missing_docs), every intra-doc link resolved.
+        (
+            "lint/docs-entry",
+            format!("rustdoc -p topframe-entry --target {KERNEL_TARGET} -- -D warnings"),
+        ),
+        (
+            "lint/docs-percpu",
+            format!("rustdoc -p topframe-percpu --target {KERNEL_TARGET} -- -D warnings"),
+        ),
+        (
+            "lint/docs-sched",
+            format!("rustdoc -p topframe-sched --target {KERNEL_TARGET} -- -D warnings"),
+        ),
+        // What `cargo publish` would upload, each crate built from its packaged files alone
+        // (entry resolves percpu from the package just made, as it would from crates.io).
+        (
+            "lint/package",
+            "package -p topframe-percpu -p topframe-entry -p topframe-sched --allow-dirty"
+                .to_string(),
+        ),
     ];
     for (name, args) in lints {
         println!("lint: cargo {args}");
