@@ -32,6 +32,21 @@
 //!
 //! `examples/minimal-kernel` in the repository is a small kernel that does exactly this,
 //! step by step, on every CPU.
+//!
+//! # Adding a strategy
+//! The entry assembly has two shapes, chosen by [`EntryStrategy::LAZY`]: `false` writes
+//! the whole frame and returns with the frame's RSP; `true` leaves CS, SS, RFLAGS and RSP
+//! of the frame unwritten, keeps user RSP in [`OLD_RSP`] and returns with it. A third
+//! strategy picks a shape and implements the four hooks so that, whatever it does, every
+//! slow path sees the complete frame and the exit returns to the stack the slow path left
+//! in it (the user-visible ABI is the same under every strategy: all registers but RAX,
+//! RCX and R11 preserved, RCX = RIP and R11 = RFLAGS after SYSCALL). The crate
+//! `topframe-entry-contract` (in the repository, beside this one) checks those rules on
+//! the host for any strategy: `topframe_entry_contract::check::<MyStrategy>()`.
+//!
+//! # Feature flags
+//! - `lazy-top-of-stack`: [`Selected`] is [`LazyTopOfStack`]; without it,
+//!   [`CompleteFrame`].
 #![no_std]
 #![warn(missing_docs)]
 
