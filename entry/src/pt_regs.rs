@@ -62,6 +62,16 @@ pub struct PtRegs {
 }
 
 /// Byte offsets of the [`PtRegs`] fields, for assembly `const` operands.
+///
+/// ```
+/// use core::mem::{offset_of, size_of};
+/// use topframe_entry::{PtRegs, offsets};
+///
+/// // The hardware interrupt frame is the top five words, as on Linux.
+/// assert_eq!(offsets::SIZE - offsets::RIP, 5 * 8);
+/// assert_eq!(offsets::ORIG_RAX, offset_of!(PtRegs, orig_rax));
+/// assert_eq!(offsets::SIZE, size_of::<PtRegs>());
+/// ```
 pub mod offsets {
     /// Offset of [`super::PtRegs::r15`].
     pub const R15: usize = 0;

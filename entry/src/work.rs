@@ -30,6 +30,18 @@ bitflags::bitflags! {
 pub const EXIT_WORK_MASK: u32 = WorkFlags::all().bits();
 
 /// One thread's work flags, set from any CPU, tested by the entry code.
+///
+/// ```
+/// use topframe_entry::{ThreadWork, WorkFlags};
+///
+/// let work = ThreadWork::new();
+/// // Another CPU queues a signal and asks for a reschedule ...
+/// work.set(WorkFlags::SIGNAL_PENDING | WorkFlags::NEED_RESCHED);
+/// // ... and the exit path handles the reschedule first, the signal after it.
+/// assert_eq!(work.take(WorkFlags::NEED_RESCHED), WorkFlags::NEED_RESCHED);
+/// assert_eq!(work.get(), WorkFlags::SIGNAL_PENDING);
+/// assert_eq!(work.take(WorkFlags::NEED_RESCHED), WorkFlags::empty());
+/// ```
 #[derive(Debug, Default)]
 #[repr(transparent)]
 pub struct ThreadWork(AtomicU32);

@@ -276,6 +276,13 @@ fn lints(report: &Report) {
                  {KERNEL_TARGET} --features image -- -D warnings"
             ),
         ),
+        (
+            "lint/clippy-crates-kernel-target",
+            format!(
+                "clippy -p topframe-entry -p topframe-percpu -p topframe-sched --target \
+                 {KERNEL_TARGET} -- -D warnings"
+            ),
+        ),
         // The three crates' documentation, as docs.rs builds it (for the kernel target):
         // every public item documented (missing_docs), every intra-doc link resolved.
         (
