@@ -191,8 +191,8 @@ pub fn find(name: &str) -> Option<&'static Benchmark> {
 }
 
 impl Benchmark {
-    /// Why `column` has no figure for this benchmark in guests of `smp` CPUs (beyond the
-    /// benchmark being skipped altogether), if it has none by design.
+    /// Why `column` has no figure for this benchmark in guests of `smp` CPUs, if it has
+    /// none by design.
     pub fn not_applicable(&self, column: Column, smp: usize) -> Option<&'static str> {
         match (self.boot, column) {
             (_, column) if !column.is_twin() && self.cpus.minimum() > smp => {

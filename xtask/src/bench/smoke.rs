@@ -44,7 +44,7 @@ pub fn check() -> Result<(), String> {
 }
 
 /// The unit line, the header, one line per benchmark with a figure or `n/a` per column,
-/// the kernel part, and a line per skipped benchmark.
+/// and the kernel part.
 fn check_table(stdout: &str) -> Result<(), String> {
     let lines: Vec<&str> = stdout.lines().collect();
     let find = |start: &str| lines.iter().find(|line| line.starts_with(start)).copied();

@@ -1,7 +1,6 @@
 //! The table on the terminal: one row per benchmark, one column per measured system, the
 //! per-operation median (with its 95% interval where the rounds differ), the unit above it,
-//! and under `null_syscall` its kernel part (per call minus `loop`). Skipped benchmarks
-//! are listed with the reason.
+//! and under `null_syscall` its kernel part (per call minus `loop`).
 
 use std::collections::BTreeMap;
 
@@ -150,8 +149,8 @@ pub fn kernel_part(report: &Report, column: Column) -> Option<f64> {
     Some(call.per_op_median - empty_loop.per_op_median)
 }
 
-/// Columns padded to their widest cell, two spaces apart; the last cell of a line (a
-/// skipped benchmark's reason) runs on without widening its column.
+/// Columns padded to their widest cell, two spaces apart; the last cell of a line runs on
+/// without widening its column (nothing follows it to align).
 fn aligned(lines: &[Vec<String>]) -> String {
     let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
