@@ -51,7 +51,8 @@
 #![warn(missing_docs)]
 
 mod entry_block;
-#[cfg(target_os = "none")]
+// Documented on every target, built only for the kernel target.
+#[cfg(any(target_os = "none", doc))]
 pub mod interrupts;
 mod pt_regs;
 mod return_to_user;

@@ -290,6 +290,10 @@ fn lints(report: &Report) {
             format!("rustdoc -p topframe-entry --target {KERNEL_TARGET} -- -D warnings"),
         ),
         (
+            "lint/docs-entry-host",
+            "rustdoc -p topframe-entry -- -D warnings".to_string(),
+        ),
+        (
             "lint/docs-percpu",
             format!("rustdoc -p topframe-percpu --target {KERNEL_TARGET} -- -D warnings"),
         ),
