@@ -99,7 +99,11 @@ fn handle(regs: &mut PtRegs, vector: u8) {
     }
     // The IST vectors may have interrupted anything (even the entry code): no exit work
     // from them, except #DB from user mode, which the entry moved to the thread's stack.
-    if from_user && topframe_entry::interrupts::runs_on_thread_stack_from_user(vector) {
+    // Like Linux's exit_to_user_mode_prepare, the work loop runs only when there is work.
+    if from_user
+        && topframe_entry::interrupts::runs_on_thread_stack_from_user(vector)
+        && syscall::exit_work_pending()
+    {
         syscall::run_exit_work(regs, ExitFrom::Interrupt);
     }
 }

@@ -87,6 +87,14 @@ pub fn arm_forced_slow_path(work: &topframe_entry::ThreadWork) {
 /// Flags that stay set across returns to user mode: the slow path's own business.
 const PERSISTENT: WorkFlags = WorkFlags::FRAME_MODIFIED.union(WorkFlags::SYSCALL_TRACE);
 
+/// Whether the running thread has work for [`run_exit_work`] (the flags that stay set
+/// across returns do not count): an interrupt from user mode without it returns at once.
+/// Every reason to leave the fast way (a reschedule, a signal, a group exit, the forced
+/// slow path's mark) raises one of the flags that count.
+pub fn exit_work_pending() -> bool {
+    !(topframe_entry::current_work().get() - PERSISTENT).is_empty()
+}
+
 /// The work before a return to user mode, for syscalls and interrupts alike: reschedule
 /// when asked, leave when the process is being torn down, deliver signals (settling an
 /// interrupted syscall), until no work is left. `regs` is the complete user frame. Runs
